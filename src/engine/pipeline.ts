@@ -1,0 +1,104 @@
+import { AggregateOperator, type AggregateLimits, type AggregateOutput, newAggregateOutput } from './aggregate.ts'
+import type { Stage } from './pipeline-spec.ts'
+import { compileEnrich, type LookupSource } from './stages/enrich.ts'
+import { compileCondition } from './stages/filter.ts'
+import { compileMap } from './stages/map.ts'
+import type { DeadLetter, Event, JsonValue, WindowResult } from './types.ts'
+
+/** What one batch produced. `records` are the transformed events of a pipeline without aggregate. */
+export interface PipelineOutput extends AggregateOutput {
+  records: Event[]
+  /** events read */
+  in: number
+  /** events that passed every stage (into a window, or out as records) */
+  out: number
+  /** events dropped by filter (or enrich with on_missing: drop) */
+  filtered: number
+}
+
+export function newPipelineOutput(): PipelineOutput {
+  return { ...newAggregateOutput(), records: [], in: 0, out: 0, filtered: 0 }
+}
+
+export function clearOutput(out: PipelineOutput): void {
+  out.records.length = 0
+  out.results.length = 0
+  out.deadLetters.length = 0
+  out.in = out.out = out.filtered = out.late = out.errors = 0
+}
+
+type Step = (event: Event) => Event | undefined
+
+/** A compiled transformation chain: stateless steps, then at most one window operator. */
+export class Pipeline {
+  readonly #steps: Step[]
+  readonly aggregate: AggregateOperator | null
+  readonly #passed: Event[] = []
+
+  constructor(stages: readonly Stage[], lookups: LookupSource, limits: AggregateLimits) {
+    const steps: Step[] = []
+    let aggregate: AggregateOperator | null = null
+    for (const stage of stages) {
+      switch (stage.kind) {
+        case 'filter': {
+          const pred = compileCondition(stage.condition)
+          steps.push((e) => (pred(e) ? e : undefined))
+          break
+        }
+        case 'map':
+          steps.push(compileMap(stage.spec))
+          break
+        case 'enrich':
+          steps.push(compileEnrich(stage.spec, lookups))
+          break
+        case 'aggregate':
+          aggregate = new AggregateOperator(stage.spec, limits)
+          break
+      }
+    }
+    this.#steps = steps
+    this.aggregate = aggregate
+  }
+
+  process(events: readonly Event[], arrivalMs: number, out: PipelineOutput): void {
+    const steps = this.#steps
+    const passed = this.aggregate ? this.#passed : out.records
+    const start = passed.length
+    out.in += events.length
+    outer: for (let i = 0; i < events.length; i++) {
+      let e: Event | undefined = events[i]
+      for (let s = 0; s < steps.length; s++) {
+        e = steps[s](e)
+        if (e === undefined) {
+          out.filtered++
+          continue outer
+        }
+      }
+      passed.push(e)
+    }
+    if (this.aggregate) {
+      const before = out.late + out.errors
+      this.aggregate.process(passed, arrivalMs, out)
+      out.out += passed.length - (out.late + out.errors - before)
+      passed.length = 0
+    } else out.out += passed.length - start
+  }
+
+  advance(nowMs: number, out: PipelineOutput): void {
+    this.aggregate?.advance(nowMs, out)
+  }
+
+  forEachOpen(visit: (result: WindowResult) => void): void {
+    this.aggregate?.forEachOpen(visit)
+  }
+
+  snapshot(): JsonValue {
+    return this.aggregate ? this.aggregate.snapshot() : null
+  }
+
+  restore(json: JsonValue): void {
+    if (this.aggregate && json !== null) this.aggregate.restore(json)
+  }
+}
+
+export type { DeadLetter }

@@ -1,0 +1,33 @@
+/**
+ * Window assignment: pure arithmetic on a timestamp. Windows are epoch-aligned and half-open
+ * [start, end). Tumbling windows are hopping windows whose slide equals their size.
+ */
+export type WindowSpec =
+  | { kind: 'tumbling'; sizeMs: number }
+  | { kind: 'hopping'; sizeMs: number; slideMs: number }
+  | { kind: 'session'; gapMs: number }
+
+function mod(a: number, b: number): number {
+  const r = a % b
+  return r < 0 ? r + b : r
+}
+
+/** The start of the last (latest-starting) aligned window containing `ts`. */
+export function lastWindowStart(ts: number, slideMs: number): number {
+  return ts - mod(ts, slideMs)
+}
+
+/**
+ * Calls `visit(start)` for every aligned window [start, start + size) containing `ts`, latest first.
+ * Tumbling: exactly one. Hopping: ceil(size / slide) at most.
+ */
+export function forEachWindow(ts: number, sizeMs: number, slideMs: number, visit: (start: number) => void): void {
+  for (let start = lastWindowStart(ts, slideMs); start > ts - sizeMs; start -= slideMs) visit(start)
+}
+
+/** How many windows one event can fall into. */
+export function windowsPerEvent(spec: WindowSpec): number {
+  if (spec.kind === 'tumbling') return 1
+  if (spec.kind === 'hopping') return Math.ceil(spec.sizeMs / spec.slideMs)
+  return 1
+}
