@@ -1,0 +1,58 @@
+import type { Server } from '../server-type.ts'
+import Type from 'typebox'
+import type { Runtime } from '../../runtime/runtime.ts'
+import { VERSION } from '../../version.ts'
+import { pipelineJson } from './pipelines.ts'
+
+export function healthRoutes(app: Server, runtime: Runtime): void {
+  app.get(
+    '/',
+    {
+      schema: {
+        summary: 'Health check',
+        tags: ['health'],
+        response: { 200: Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() }) },
+      },
+      config: { role: 'public' },
+    },
+    async () => ({ status: 'ok', service: 'datapulse', version: VERSION }),
+  )
+
+  app.get(
+    '/api/stats',
+    { schema: { summary: 'Engine statistics', tags: ['health'] }, config: { role: 'read' } },
+    async () => {
+      const pipelines = runtime.listPipelines()
+      const memory = process.memoryUsage()
+      let late = 0
+      let errors = 0
+      let filtered = 0
+      for (const p of pipelines) {
+        late += p.stats.late
+        errors += p.stats.errors
+        filtered += p.stats.filtered
+      }
+      const series = await runtime.store.listSeries(1, 0)
+      return {
+        service: 'datapulse',
+        version: VERSION,
+        uptime_seconds: Math.round((runtime.clock() - runtime.startedAt) / 1000),
+        events: { ingested_total: runtime.ingested, per_second: runtime.ingestRate.perSecond() },
+        pipelines: {
+          total: pipelines.length,
+          running: pipelines.filter((p) => p.record.status === 'running').length,
+          items: pipelines.map((p) => {
+            const j = pipelineJson(p)
+            return { id: j.id, name: j.name, status: j.status, stats: j.stats }
+          }),
+        },
+        queues: Object.fromEntries(pipelines.map((p) => [p.record.name, p.lag])),
+        late_events: late,
+        error_events: errors,
+        filtered_events: filtered,
+        metrics: { series: series.total },
+        memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed },
+      }
+    },
+  )
+}

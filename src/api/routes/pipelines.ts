@@ -1,0 +1,178 @@
+import type { Server } from '../server-type.ts'
+import Type from 'typebox'
+import { AppError, type Outcome } from '../../errors.ts'
+import { windowJson } from '../../runtime/result-shape.ts'
+import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
+import { queryTime, respond, sendError } from '../reply.ts'
+import { errors, IdParams } from '../schemas/common.ts'
+import {
+  PipelineBody,
+  type PipelineJson,
+  PipelineResponse,
+  WindowQuerystring,
+  WindowResponse,
+} from '../schemas/pipelines.ts'
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export function pipelineJson(v: PipelineView): PipelineJson {
+  const r = v.record
+  const out: PipelineJson = {
+    ...r.spec,
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    created_at: iso(r.createdAt),
+    updated_at: iso(r.updatedAt),
+    stats: { ...v.stats, lag: v.lag, watermark: v.watermark === null ? null : iso(v.watermark) },
+  }
+  if (v.failure !== undefined) out.status_reason = v.failure
+  return out
+}
+
+/** The engine's parser validates pipeline bodies (exact paths); the schema documents them. */
+const documentOnly = () => (data: unknown) => ({ value: data })
+
+export function pipelineRoutes(app: Server, runtime: Runtime): void {
+  app.post(
+    '/api/pipelines',
+    {
+      schema: {
+        summary: 'Create a pipeline ("start": true starts it)',
+        tags: ['pipelines'],
+        body: PipelineBody,
+        response: { 201: PipelineResponse, ...errors(400, 409, 413, 415) },
+      },
+      validatorCompiler: documentOnly,
+      config: { role: 'admin' },
+    },
+    async (request, reply) => respond(reply, await runtime.createPipeline(request.body), pipelineJson, 201),
+  )
+
+  app.get(
+    '/api/pipelines',
+    {
+      schema: {
+        summary: 'List pipelines',
+        tags: ['pipelines'],
+        response: { 200: Type.Object({ pipelines: Type.Array(PipelineResponse) }) },
+      },
+      config: { role: 'read' },
+    },
+    async () => ({ pipelines: runtime.listPipelines().map(pipelineJson) }),
+  )
+
+  app.get(
+    '/api/pipelines/:id',
+    {
+      schema: {
+        summary: 'One pipeline with its status and counters',
+        tags: ['pipelines'],
+        params: IdParams,
+        response: { 200: PipelineResponse, ...errors(404) },
+      },
+      config: { role: 'read' },
+    },
+    async (request, reply) => respond(reply, runtime.getPipeline((request.params as { id: string }).id), pipelineJson),
+  )
+
+  const lifecycle = (action: 'start' | 'stop', run: (id: string) => Promise<Outcome<PipelineView>>) =>
+    app.post(
+      `/api/pipelines/:id/${action}`,
+      {
+        schema: {
+          summary: action === 'start' ? 'Start (idempotent)' : 'Stop (idempotent; window state is kept)',
+          tags: ['pipelines'],
+          params: IdParams,
+          response: { 200: PipelineResponse, ...errors(404) },
+        },
+        config: { role: 'admin' },
+      },
+      async (request, reply) => respond(reply, await run((request.params as { id: string }).id), pipelineJson),
+    )
+  lifecycle('start', (id) => runtime.startPipeline(id))
+  lifecycle('stop', (id) => runtime.stopPipeline(id))
+
+  app.delete(
+    '/api/pipelines/:id',
+    {
+      schema: {
+        summary: 'Delete a pipeline and its state',
+        tags: ['pipelines'],
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors(404) },
+      },
+      config: { role: 'admin' },
+    },
+    async (request, reply) => {
+      const outcome = await runtime.deletePipeline((request.params as { id: string }).id)
+      if (!outcome.ok) return sendError(reply, outcome.error)
+      return reply.code(204).send(null)
+    },
+  )
+
+  app.get(
+    '/api/pipelines/:id/window',
+    {
+      schema: {
+        summary: 'Window results, newest first: open (partial) and closed',
+        tags: ['pipelines'],
+        params: IdParams,
+        querystring: WindowQuerystring,
+        response: { 200: WindowResponse, ...errors(400, 404) },
+      },
+      config: { role: 'read' },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string }
+      const q = request.query as Record<string, string | number | undefined>
+      const from = queryTime(q.from as string | undefined)
+      const to = queryTime(q.to as string | undefined)
+      if (from === null || to === null)
+        return sendError(
+          reply,
+          new AppError('validation_error', 'from and to must be RFC 3339 or epoch milliseconds', [
+            { path: from === null ? '/querystring/from' : '/querystring/to', message: 'is not a time' },
+          ]),
+        )
+      const key: Record<string, string> = {}
+      for (const [k, v] of Object.entries(q)) if (k.startsWith('key.') && typeof v === 'string') key[k.slice(4)] = v
+      const outcome = await runtime.windows(id, {
+        state: (q.state as 'open' | 'closed' | 'all' | undefined) ?? 'all',
+        from,
+        to,
+        limit: (q.limit as number | undefined) ?? 1_000,
+        key,
+      })
+      return respond(reply, outcome, (windows) => ({ pipeline_id: id, windows: windows.map(windowJson) }))
+    },
+  )
+
+  app.get(
+    '/api/pipelines/:id/dead-letters',
+    {
+      schema: {
+        summary: 'Events a stage could not process, and late events; newest first',
+        tags: ['pipelines'],
+        params: IdParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
+        response: { 200: Type.Unknown({ description: '{"pipeline_id","dead_letters":[{"reason","detail","at","event"}]}' }), ...errors(404) },
+      },
+      config: { role: 'read' },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string }
+      const limit = (request.query as { limit?: number }).limit ?? 100
+      const outcome = await runtime.deadLetters(id, limit)
+      return respond(reply, outcome, (items) => ({
+        pipeline_id: id,
+        dead_letters: items.map((d) => ({
+          reason: d.reason,
+          detail: d.detail,
+          at: iso(d.at),
+          event: { ...d.event, timestamp: iso(d.event.timestamp) },
+        })),
+      }))
+    },
+  )
+}

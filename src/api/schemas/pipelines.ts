@@ -1,0 +1,144 @@
+import Type, { type Static } from 'typebox'
+import { OPERATORS } from '../../engine/stages/filter.ts'
+
+const Field = Type.String({ description: 'dotted field path: event_type, source, timestamp, id, data.x (a bare name means data.<name>)' })
+
+const Comparison = Type.Object(
+  { field: Field, operator: Type.Union(OPERATORS.map((o) => Type.Literal(o))), value: Type.Optional(Type.Unknown()) },
+  { additionalProperties: false },
+)
+const Condition = Type.Union([
+  Comparison,
+  Type.Object({ all: Type.Array(Type.Unknown()) }, { additionalProperties: false }),
+  Type.Object({ any: Type.Array(Type.Unknown()) }, { additionalProperties: false }),
+  Type.Object({ not: Type.Unknown() }, { additionalProperties: false }),
+])
+
+const FunctionSpec = Type.Union(
+  [
+    Type.String({ description: 'count | p50 | p90 | p95 | p99' }),
+    Type.Record(
+      Type.String({ description: 'count, sum, avg, min, max, count_distinct, p50, p90, p95, p99, percentile' }),
+      Type.Union([
+        Type.Null(),
+        Field,
+        Type.Object({
+          field: Type.Optional(Field),
+          as: Type.Optional(Type.String()),
+          q: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+          precision: Type.Optional(Type.Integer({ minimum: 4, maximum: 18 })),
+        }),
+      ]),
+    ),
+  ],
+  { description: '"count", {"count":null}, {"sum":"data.amount"}, {"sum":{"field":"data.amount","as":"revenue"}}' },
+)
+
+const Aggregate = Type.Object(
+  {
+    window_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    slide_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    session_gap_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    function: Type.Optional(FunctionSpec),
+    functions: Type.Optional(Type.Array(FunctionSpec)),
+    group_by: Type.Optional(Type.Union([Field, Type.Array(Field)])),
+    time: Type.Optional(Type.Union([Type.Literal('event'), Type.Literal('processing')])),
+    allowed_lateness_seconds: Type.Optional(Type.Number({ minimum: 0 })),
+    idle_timeout_seconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    emit: Type.Optional(Type.Union([Type.Literal('final'), Type.Literal('updates')])),
+  },
+  { additionalProperties: false },
+)
+
+const Transformation = Type.Union([
+  Type.Object({ filter: Condition }, { additionalProperties: false }),
+  Type.Object(
+    {
+      map: Type.Object({
+        mappings: Type.Optional(Type.Record(Type.String(), Field)),
+        set: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+        remove: Type.Optional(Type.Array(Field)),
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      enrich: Type.Object({
+        table: Type.String(),
+        key_field: Field,
+        target_field: Field,
+        on_missing: Type.Optional(Type.Union([Type.Literal('keep'), Type.Literal('drop'), Type.Literal('null')])),
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ aggregate: Aggregate }, { additionalProperties: false }),
+])
+
+/**
+ * The pipeline definition, for the OpenAPI document. The same rules, with exact paths in the
+ * errors, are enforced by the engine's parser (src/engine/pipeline-spec.ts), which the route uses.
+ */
+export const PipelineBody = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$' }),
+    description: Type.Optional(Type.String({ maxLength: 4096 })),
+    source_topic: Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' }),
+    sink_topic: Type.Optional(Type.Union([Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' }), Type.Null()])),
+    transformation: Type.Optional(Transformation),
+    transformations: Type.Optional(Type.Array(Transformation)),
+    start: Type.Optional(Type.Boolean({ description: 'start right away' })),
+    start_from: Type.Optional(Type.Union([Type.Literal('earliest'), Type.Literal('latest')])),
+  },
+  { additionalProperties: false },
+)
+
+export const PipelineStatsSchema = Type.Object({
+  events_in: Type.Integer(),
+  events_out: Type.Integer(),
+  filtered: Type.Integer(),
+  late: Type.Integer(),
+  errors: Type.Integer(),
+  results: Type.Integer({ description: 'window results emitted (closed windows)' }),
+  lag: Type.Integer({ description: 'events on the source topic not yet processed' }),
+  watermark: Type.Union([Type.String(), Type.Null()]),
+})
+
+export const PipelineResponse = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    status: Type.Union([Type.Literal('created'), Type.Literal('running'), Type.Literal('stopped'), Type.Literal('failed')]),
+    created_at: Type.String(),
+    updated_at: Type.String(),
+    stats: PipelineStatsSchema,
+    status_reason: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true, description: 'the definition as given, plus these fields' },
+)
+
+export const WindowQuerystring = Type.Object(
+  {
+    state: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed'), Type.Literal('all')])),
+    from: Type.Optional(Type.String({ description: 'RFC 3339 or epoch ms: windows ending after this' })),
+    to: Type.Optional(Type.String({ description: 'RFC 3339 or epoch ms: windows starting before this' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  },
+  { additionalProperties: true, description: 'plus key.<group_by path>=<value> filters' },
+)
+
+export const WindowResponse = Type.Object({
+  pipeline_id: Type.String(),
+  windows: Type.Array(
+    Type.Object({
+      window_start: Type.String(),
+      window_end: Type.String(),
+      key: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+      results: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()])),
+      closed: Type.Boolean(),
+    }),
+  ),
+})
+
+export type PipelineJson = Static<typeof PipelineResponse>

@@ -1,0 +1,80 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { eventRoutes } from './api/routes/events.ts'
+import { healthRoutes } from './api/routes/health.ts'
+import { lookupRoutes } from './api/routes/lookups.ts'
+import { metricRoutes } from './api/routes/metrics.ts'
+import { pipelineRoutes } from './api/routes/pipelines.ts'
+import { errorHandler, sendError } from './api/reply.ts'
+import { ErrorBody } from './api/schemas/common.ts'
+import type { Server } from './api/server-type.ts'
+import type { Config } from './config.ts'
+import { AppError } from './errors.ts'
+import type { Logger } from './logger.ts'
+import { Runtime } from './runtime/runtime.ts'
+import { VERSION } from './version.ts'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** who may call the route once API keys exist (DESIGN §8): public, read, write, admin */
+    role?: 'public' | 'read' | 'write' | 'admin'
+  }
+}
+
+export interface AppOptions {
+  config: Config
+  logger: Logger
+  clock?: () => number
+}
+
+/** The whole server as a Fastify instance; the runtime opens with it and closes in onClose. */
+export async function buildApp(options: AppOptions): Promise<{ app: Server; runtime: Runtime }> {
+  const { config, logger } = options
+  const runtime = await Runtime.open({ config, logger, clock: options.clock })
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: config.bodyLimit,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.addHook('onClose', async () => runtime.close())
+  // plain JSON.parse: every handler checks keys itself and reports '__proto__' with its path
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (err) {
+      done(Object.assign(err as Error, { statusCode: 400 }), undefined)
+    }
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  )
+  app.addSchema(ErrorBody)
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'DataPulse',
+        version: VERSION,
+        description: 'Streaming analytics: ingest events, run pipelines of filter/map/enrich/windowed aggregates, read results.',
+      },
+      tags: ['health', 'pipelines', 'events', 'metrics', 'lookups'].map((name) => ({ name })),
+    },
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  healthRoutes(app, runtime)
+  pipelineRoutes(app, runtime)
+  eventRoutes(app, runtime)
+  metricRoutes(app, runtime)
+  lookupRoutes(app, runtime)
+  return { app, runtime }
+}

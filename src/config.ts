@@ -1,0 +1,159 @@
+import { parseArgs } from 'node:util'
+
+/** Every setting: an environment variable, a matching flag, a default and its bounds. One source. */
+const OPTIONS = {
+  port: { env: 'DATAPULSE_PORT', kind: 'int', default: 8003, min: 0, max: 65535, help: 'HTTP port' },
+  host: { env: 'DATAPULSE_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on' },
+  'data-dir': { env: 'DATAPULSE_DATA_DIR', kind: 'string', default: './data', help: 'embedded log and store' },
+  'log-level': {
+    env: 'DATAPULSE_LOG_LEVEL',
+    kind: 'enum',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
+    default: 'info',
+    help: 'pino log level',
+  },
+  'body-limit': {
+    env: 'DATAPULSE_BODY_LIMIT',
+    kind: 'int',
+    default: 10 * 1024 * 1024,
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+    help: 'largest request body in bytes (413 beyond)',
+  },
+  'max-batch': {
+    env: 'DATAPULSE_MAX_BATCH',
+    kind: 'int',
+    default: 10_000,
+    min: 1,
+    max: 1_000_000,
+    help: 'most events (or metric points) per request',
+  },
+  fsync: {
+    env: 'DATAPULSE_FSYNC',
+    kind: 'enum',
+    values: ['batch', 'always', 'off'],
+    default: 'batch',
+    help: 'log durability: batch = group commit, always = one fsync per request, off = none',
+  },
+  'max-keys-per-window': {
+    env: 'DATAPULSE_MAX_KEYS_PER_WINDOW',
+    kind: 'int',
+    default: 100_000,
+    min: 1,
+    max: 100_000_000,
+    help: 'distinct group keys one window holds (open sessions in all); beyond, events are dead-lettered',
+  },
+  'max-windows-per-event': {
+    env: 'DATAPULSE_MAX_WINDOWS_PER_EVENT',
+    kind: 'int',
+    default: 1_000,
+    min: 1,
+    max: 100_000,
+    help: 'hopping windows one event may fall into (window / slide)',
+  },
+  'max-lag': {
+    env: 'DATAPULSE_MAX_LAG',
+    kind: 'int',
+    default: 2_000_000,
+    min: 1_000,
+    max: 1_000_000_000,
+    help: 'events a running pipeline may be behind before ingestion answers 429',
+  },
+  'dead-letter-limit': {
+    env: 'DATAPULSE_DEAD_LETTER_LIMIT',
+    kind: 'int',
+    default: 1_000,
+    min: 1,
+    max: 1_000_000,
+    help: 'dead letters kept per pipeline (newest)',
+  },
+  'checkpoint-interval-ms': {
+    env: 'DATAPULSE_CHECKPOINT_INTERVAL_MS',
+    kind: 'int',
+    default: 1_000,
+    min: 10,
+    max: 3_600_000,
+    help: 'how often running pipelines save window state and offset',
+  },
+  'metrics-retention-days': {
+    env: 'DATAPULSE_METRICS_RETENTION_DAYS',
+    kind: 'int',
+    default: 7,
+    min: 1,
+    max: 3650,
+    help: 'raw metric points older than this are deleted',
+  },
+  'kafka-brokers': { env: 'KAFKA_BROKERS', kind: 'string', default: '', help: 'Kafka bootstrap servers' },
+  'database-url': { env: 'DATABASE_URL', kind: 'string', default: '', help: 'PostgreSQL store' },
+} as const
+
+type Options = typeof OPTIONS
+export type OptionName = keyof Options
+
+export interface Config {
+  port: number
+  host: string
+  dataDir: string
+  logLevel: string
+  bodyLimit: number
+  maxBatch: number
+  fsync: 'batch' | 'always' | 'off'
+  maxKeysPerWindow: number
+  maxWindowsPerEvent: number
+  maxLag: number
+  deadLetterLimit: number
+  checkpointIntervalMs: number
+  metricsRetentionDays: number
+}
+
+export class ConfigError extends Error {}
+
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+}
+
+/** Reads flags, then environment variables, then defaults; a bad value stops start-up with one line. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  let flags: Record<string, string | boolean | undefined>
+  try {
+    flags = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.keys(OPTIONS).map((name) => [name, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    }).values
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  const out: Record<string, string | number> = {}
+  for (const [name, option] of Object.entries(OPTIONS) as Array<[OptionName, Options[OptionName]]>) {
+    const raw = (flags[name] as string | undefined) ?? env[option.env]
+    const source = flags[name] !== undefined ? `--${name}` : option.env
+    let value: string | number = option.default
+    if (raw !== undefined && raw !== '') {
+      if (option.kind === 'int') {
+        const n = Number(raw)
+        if (!Number.isInteger(n) || n < option.min || n > option.max)
+          throw new ConfigError(`${source} must be an integer from ${option.min} to ${option.max}, got '${raw}'`)
+        value = n
+      } else if (option.kind === 'enum') {
+        if (!(option.values as readonly string[]).includes(raw))
+          throw new ConfigError(`${source} must be one of ${option.values.join(', ')}, got '${raw}'`)
+        value = raw
+      } else value = raw
+    }
+    out[camel(name)] = value
+  }
+  if (out.kafkaBrokers !== '')
+    throw new ConfigError('KAFKA_BROKERS is set, but this build runs on the embedded log only (Kafka support is not built yet)')
+  if (out.databaseUrl !== '')
+    throw new ConfigError('DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)')
+  delete out.kafkaBrokers
+  delete out.databaseUrl
+  return out as unknown as Config
+}
+
+/** Rows for the README's configuration table. */
+export function describeOptions(): Array<{ flag: string; env: string; default: string; help: string }> {
+  return Object.entries(OPTIONS).map(([name, o]) => ({ flag: `--${name}`, env: o.env, default: String(o.default), help: o.help }))
+}

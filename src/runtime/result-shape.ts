@@ -1,0 +1,35 @@
+import type { Event, WindowResult } from '../engine/types.ts'
+
+/** A window as /window and the sink show it: RFC 3339 bounds, flat key, named results. */
+export interface WindowJson {
+  window_start: string
+  window_end: string
+  key: Record<string, unknown> | null
+  results: Record<string, number | null>
+  closed: boolean
+}
+
+export function windowJson(r: WindowResult): WindowJson {
+  return {
+    window_start: new Date(r.windowStart).toISOString(),
+    window_end: new Date(r.windowEnd).toISOString(),
+    key: r.key,
+    results: r.results,
+    closed: r.closed,
+  }
+}
+
+/**
+ * A result as an event on the embedded sink topic, so another pipeline can read it: `data` is the
+ * window exactly as /window shows it plus `pipeline_id`; the event time is the window start; the id
+ * is deterministic (pipeline, window, key), so a replay writes the same result again, not a new one.
+ */
+export function resultEvent(pipelineId: string, pipelineName: string, r: WindowResult): Event {
+  return {
+    id: `${pipelineId}:${r.windowStart}:${r.windowEnd}:${r.keyId}${r.closed ? '' : ':update'}`,
+    event_type: 'window_result',
+    source: `pipeline:${pipelineName}`,
+    timestamp: r.windowStart,
+    data: { pipeline_id: pipelineId, ...windowJson(r) },
+  }
+}

@@ -1,0 +1,335 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import { join } from 'node:path'
+import type { Config } from '../config.ts'
+import type { AggregateLimits } from '../engine/aggregate.ts'
+import { idGenerator, normalizeEvents } from '../engine/events.ts'
+import { Pipeline } from '../engine/pipeline.ts'
+import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
+import type { WindowResult } from '../engine/types.ts'
+import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
+import { EmbeddedLog } from '../log/embedded-log.ts'
+import type { EventLog } from '../log/log.ts'
+import type { Logger } from '../logger.ts'
+import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
+import {
+  emptyStats,
+  type PipelineRecord,
+  PipelineStatus,
+  type PipelineStats,
+  type ResultQuery,
+  type Store,
+} from '../stores/store.ts'
+import { Lookups } from './lookups.ts'
+import { PipelineRunner } from './pipeline-runner.ts'
+import { RateMeter } from './rate-meter.ts'
+
+export interface RuntimeOptions {
+  config: Config
+  logger: Logger
+  clock?: () => number
+}
+
+export interface PipelineView {
+  record: PipelineRecord
+  stats: PipelineStats
+  lag: number
+  watermark: number | null
+  failure: string | undefined
+}
+
+export interface WindowQuery extends ResultQuery {
+  state: 'open' | 'closed' | 'all'
+}
+
+interface Entry {
+  record: PipelineRecord
+  definition: PipelineDefinition
+  runner: PipelineRunner | undefined
+  /** the last known counters of a pipeline that is not running */
+  stats: PipelineStats
+  failure: string | undefined
+  /** serialises start/stop/delete of one pipeline */
+  busy: Promise<unknown>
+}
+
+/** Owns the log, the store, the lookup tables and one runner per running pipeline. */
+export class Runtime {
+  readonly config: Config
+  readonly store: Store
+  readonly log: EventLog
+  readonly lookups: Lookups
+  readonly logger: Logger
+  readonly clock: () => number
+  readonly startedAt: number
+  readonly ingestRate: RateMeter
+  readonly #entries = new Map<string, Entry>()
+  readonly #limits: AggregateLimits & { maxWindowsPerEvent: number }
+  readonly #nextId = idGenerator(randomBytes(6).toString('base64url'))
+  #ingested = 0
+  #retentionTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  private constructor(options: RuntimeOptions, store: Store, log: EventLog) {
+    this.config = options.config
+    this.logger = options.logger
+    this.clock = options.clock ?? Date.now
+    this.store = store
+    this.log = log
+    this.lookups = new Lookups(store)
+    this.startedAt = this.clock()
+    this.ingestRate = new RateMeter(this.clock)
+    this.#limits = { maxKeysPerWindow: options.config.maxKeysPerWindow, maxWindowsPerEvent: options.config.maxWindowsPerEvent }
+  }
+
+  static async open(options: RuntimeOptions): Promise<Runtime> {
+    const { config, logger } = options
+    const store = new SqliteStore(join(config.dataDir, 'datapulse.db'))
+    const log = new EmbeddedLog({ dir: join(config.dataDir, 'log'), fsync: config.fsync, cacheEvents: 500_000, logger })
+    const runtime = new Runtime(options, store, log)
+    await runtime.lookups.load()
+    for (const record of await store.listPipelines()) {
+      const parsed = parsePipeline(record.spec, runtime.#limits)
+      if (!parsed.ok) {
+        logger.error({ pipeline: record.id, issues: parsed.issues }, 'stored pipeline no longer valid; marking failed')
+        continue
+      }
+      const checkpoint = await store.loadCheckpoint(record.id)
+      runtime.#entries.set(record.id, {
+        record,
+        definition: parsed.value,
+        runner: undefined,
+        stats: checkpoint?.stats ?? emptyStats(),
+        failure: undefined,
+        busy: Promise.resolve(),
+      })
+      if (record.status === PipelineStatus.running) await runtime.#startRunner(record.id)
+    }
+    runtime.#retentionTimer = setInterval(() => void runtime.#enforceRetention(), 60_000)
+    runtime.#retentionTimer.unref()
+    return runtime
+  }
+
+  // ---- pipelines ----
+
+  async createPipeline(body: unknown): Promise<Outcome<PipelineView>> {
+    const parsed = parsePipeline(body, this.#limits)
+    if (!parsed.ok) return { ok: false, error: validationError(parsed.issues) }
+    const { start, ...spec } = body as Record<string, unknown>
+    const now = this.clock()
+    const record: PipelineRecord = {
+      id: randomUUID(),
+      name: parsed.value.name,
+      spec,
+      status: PipelineStatus.created,
+      createdAt: now,
+      updatedAt: now,
+    }
+    const inserted = await this.store.insertPipeline(record)
+    if (!inserted.ok) return { ok: false, error: new AppError('conflict', `a pipeline named '${record.name}' exists`) }
+    this.#entries.set(record.id, {
+      record,
+      definition: parsed.value,
+      runner: undefined,
+      stats: emptyStats(),
+      failure: undefined,
+      busy: Promise.resolve(),
+    })
+    if (start === true) return this.startPipeline(record.id)
+    return { ok: true, value: this.#view(this.#entries.get(record.id)!) }
+  }
+
+  listPipelines(): PipelineView[] {
+    return [...this.#entries.values()].map((e) => this.#view(e))
+  }
+
+  getPipeline(id: string): Outcome<PipelineView> {
+    const entry = this.#entries.get(id)
+    return entry ? { ok: true, value: this.#view(entry) } : { ok: false, error: notFound('pipeline', id) }
+  }
+
+  #view(e: Entry): PipelineView {
+    return {
+      record: e.record,
+      stats: e.runner ? e.runner.stats : e.stats,
+      lag: e.runner ? e.runner.lag : 0,
+      watermark: e.runner ? e.runner.watermark : null,
+      failure: e.failure,
+    }
+  }
+
+  #serial<T>(entry: Entry, work: () => Promise<T>): Promise<T> {
+    const next = entry.busy.then(work, work)
+    entry.busy = next.catch(() => undefined)
+    return next
+  }
+
+  async startPipeline(id: string): Promise<Outcome<PipelineView>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    await this.#serial(entry, () => this.#startRunner(id))
+    return { ok: true, value: this.#view(entry) }
+  }
+
+  async #startRunner(id: string): Promise<void> {
+    const entry = this.#entries.get(id)
+    if (!entry || entry.runner || this.#closed) return
+    const runner = new PipelineRunner({
+      id,
+      definition: entry.definition,
+      log: this.log,
+      store: this.store,
+      lookups: this.lookups,
+      limits: this.#limits,
+      logger: this.logger,
+      clock: this.clock,
+      checkpointIntervalMs: this.config.checkpointIntervalMs,
+      deadLetterLimit: this.config.deadLetterLimit,
+    })
+    entry.runner = runner
+    entry.failure = undefined
+    await runner.start((reason) => void this.#fail(id, reason))
+    await this.#setStatus(entry, PipelineStatus.running)
+  }
+
+  async #fail(id: string, reason: string): Promise<void> {
+    const entry = this.#entries.get(id)
+    if (!entry?.runner) return
+    entry.stats = entry.runner.stats
+    entry.runner = undefined
+    entry.failure = reason
+    await this.#setStatus(entry, PipelineStatus.failed)
+  }
+
+  async #setStatus(entry: Entry, status: PipelineStatus): Promise<void> {
+    const now = this.clock()
+    entry.record = { ...entry.record, status, updatedAt: now }
+    await this.store.setPipelineStatus(entry.record.id, status, now)
+  }
+
+  async stopPipeline(id: string): Promise<Outcome<PipelineView>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    await this.#serial(entry, async () => {
+      if (!entry.runner) return
+      await this.#stopRunner(entry)
+      await this.#setStatus(entry, PipelineStatus.stopped)
+    })
+    return { ok: true, value: this.#view(entry) }
+  }
+
+  async #stopRunner(entry: Entry): Promise<void> {
+    const runner = entry.runner
+    if (!runner) return
+    await runner.stop()
+    entry.stats = runner.stats
+    entry.runner = undefined
+  }
+
+  async deletePipeline(id: string): Promise<Outcome<null>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    await this.#serial(entry, async () => {
+      await this.#stopRunner(entry)
+      await this.store.deletePipeline(id)
+      this.#entries.delete(id)
+    })
+    return { ok: true, value: null }
+  }
+
+  /** Open windows from live state (or the saved state of a stopped pipeline), closed ones from the store. */
+  async windows(id: string, q: WindowQuery): Promise<Outcome<WindowResult[]>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    const out: WindowResult[] = []
+    if (q.state !== 'closed') {
+      const keep = (r: WindowResult) => {
+        if (q.from !== undefined && r.windowEnd <= q.from) return
+        if (q.to !== undefined && r.windowStart >= q.to) return
+        for (const [path, value] of Object.entries(q.key ?? {})) {
+          const v = r.key?.[path]
+          if ((typeof v === 'string' ? v : JSON.stringify(v ?? null)) !== value) return
+        }
+        out.push(r)
+      }
+      if (entry.runner) entry.runner.forEachOpen(keep)
+      else {
+        const checkpoint = await this.store.loadCheckpoint(id)
+        if (checkpoint) {
+          const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
+          pipeline.restore(checkpoint.state)
+          pipeline.forEachOpen(keep)
+        }
+      }
+    }
+    if (q.state !== 'open') out.push(...(await this.store.queryResults(id, q)))
+    out.sort((a, b) => b.windowStart - a.windowStart || b.windowEnd - a.windowEnd || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0))
+    if (out.length > q.limit) out.length = q.limit
+    return { ok: true, value: out }
+  }
+
+  async deadLetters(id: string, limit: number) {
+    if (!this.#entries.has(id)) return { ok: false as const, error: notFound('pipeline', id) }
+    return { ok: true as const, value: await this.store.listDeadLetters(id, limit) }
+  }
+
+  // ---- ingestion ----
+
+  async ingest(raw: unknown[], topic: string | undefined): Promise<Outcome<{ accepted: number; topics: string[] }>> {
+    if (raw.length > this.config.maxBatch)
+      return {
+        ok: false,
+        error: validationError([{ path: '/events', message: `at most ${this.config.maxBatch} events per request` }]),
+      }
+    const normalized = normalizeEvents(raw, this.clock(), this.#nextId)
+    if (!normalized.ok) return { ok: false, error: validationError(normalized.issues) }
+    const topics = topic !== undefined ? [topic] : this.#runningSourceTopics()
+    for (const e of this.#entries.values()) {
+      if (e.runner && topics.includes(e.definition.sourceTopic) && e.runner.lag > this.config.maxLag)
+        return {
+          ok: false,
+          error: new AppError('overloaded', `pipeline '${e.record.name}' is ${e.runner.lag} events behind; retry later`, [], 1),
+        }
+    }
+    const events = normalized.events
+    if (topics.length > 0) {
+      try {
+        await Promise.all(topics.map((t) => this.log.append(t, events)))
+      } catch (err) {
+        this.logger.error({ err }, 'log append failed')
+        return { ok: false, error: new AppError('unavailable', 'the event log could not store the events', [], 5) }
+      }
+    }
+    this.#ingested += events.length
+    this.ingestRate.add(events.length)
+    return { ok: true, value: { accepted: events.length, topics } }
+  }
+
+  #runningSourceTopics(): string[] {
+    const set = new Set<string>()
+    for (const e of this.#entries.values()) if (e.runner) set.add(e.definition.sourceTopic)
+    return [...set]
+  }
+
+  get ingested(): number {
+    return this.#ingested
+  }
+
+  async #enforceRetention(): Promise<void> {
+    try {
+      const cutoff = this.clock() - this.config.metricsRetentionDays * 86_400_000
+      await this.store.deleteMetricsBefore(cutoff)
+    } catch (err) {
+      this.logger.error({ err }, 'metrics retention failed')
+    }
+  }
+
+  /** Stops every runner (each checkpoints), then closes the log and the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#retentionTimer)
+    await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
+    await this.log.close()
+    await this.store.close()
+  }
+}

@@ -1,0 +1,66 @@
+/** The embedded store's tables. Versioned with PRAGMA user_version. */
+export const SCHEMA_VERSION = 1
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS pipelines (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  spec TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  pipeline_id TEXT PRIMARY KEY,
+  log_offset INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  stats TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  pipeline_id TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  key_id TEXT NOT NULL,
+  window_end INTEGER NOT NULL,
+  key TEXT,
+  results TEXT NOT NULL,
+  PRIMARY KEY (pipeline_id, window_start, key_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS dead_letters (
+  pipeline_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  event TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (pipeline_id, id)
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_seq ON dead_letters (pipeline_id, seq);
+CREATE TABLE IF NOT EXISTS lookup_tables (
+  name TEXT PRIMARY KEY,
+  key_field TEXT NOT NULL,
+  row_count INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lookup_rows (
+  table_name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  row TEXT NOT NULL,
+  PRIMARY KEY (table_name, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS series (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  last_value REAL NOT NULL,
+  last_ts INTEGER NOT NULL,
+  UNIQUE (name, tags)
+);
+CREATE TABLE IF NOT EXISTS points (
+  series_id INTEGER NOT NULL,
+  ts INTEGER NOT NULL,
+  value REAL NOT NULL,
+  PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+`

@@ -1,0 +1,257 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import type { JsonValue, WindowResult } from '../../engine/types.ts'
+import type {
+  Checkpoint,
+  DeadLetterRecord,
+  InsertOutcome,
+  LookupTableInfo,
+  MetricPoint,
+  MetricQuery,
+  PipelineCommit,
+  PipelineRecord,
+  PipelineStatus,
+  ResultQuery,
+  SeriesInfo,
+  SeriesPoints,
+  Store,
+} from '../store.ts'
+import { SCHEMA, SCHEMA_VERSION } from './schema.ts'
+import { SqliteMetrics } from './sqlite-metrics.ts'
+
+type Row = Record<string, unknown>
+
+/** The embedded store: one SQLite database (WAL) under the data dir. */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync
+  readonly #metrics: SqliteMetrics
+  readonly #stmt: Record<string, StatementSync>
+  #deadLetterSeq = 0
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+    const db = new DatabaseSync(path)
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
+    if (version > SCHEMA_VERSION) throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
+    db.exec(SCHEMA)
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    this.#db = db
+    this.#metrics = new SqliteMetrics(db)
+    this.#stmt = {
+      listPipelines: db.prepare('SELECT * FROM pipelines ORDER BY created_at, id'),
+      getPipeline: db.prepare('SELECT * FROM pipelines WHERE id = ?'),
+      insertPipeline: db.prepare(
+        'INSERT INTO pipelines (id, name, spec, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING',
+      ),
+      setStatus: db.prepare('UPDATE pipelines SET status = ?, updated_at = ? WHERE id = ?'),
+      upsertResult: db.prepare(
+        `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE SET window_end = excluded.window_end, key = excluded.key, results = excluded.results`,
+      ),
+      insertDeadLetter: db.prepare(
+        'INSERT INTO dead_letters (pipeline_id, id, seq, reason, detail, event, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      ),
+      saveCheckpoint: db.prepare(
+        `INSERT INTO checkpoints (pipeline_id, log_offset, state, stats, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline_id) DO UPDATE SET log_offset = excluded.log_offset, state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
+      ),
+      loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
+      listDeadLetters: db.prepare('SELECT * FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT ?'),
+      maxSeq: db.prepare('SELECT max(seq) AS seq FROM dead_letters'),
+      trimDeadLetters: db.prepare(
+        `DELETE FROM dead_letters WHERE pipeline_id = ? AND seq <
+         (SELECT seq FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
+      ),
+      listLookups: db.prepare('SELECT * FROM lookup_tables ORDER BY name'),
+      lookupRows: db.prepare('SELECT key, row FROM lookup_rows WHERE table_name = ?'),
+      lookupExists: db.prepare('SELECT 1 AS one FROM lookup_tables WHERE name = ?'),
+    }
+    this.#deadLetterSeq = ((this.#stmt.maxSeq.get() as Row).seq as number | null) ?? 0
+  }
+
+  #transaction<T>(work: () => T): T {
+    this.#db.exec('BEGIN IMMEDIATE')
+    try {
+      const result = work()
+      this.#db.exec('COMMIT')
+      return result
+    } catch (err) {
+      this.#db.exec('ROLLBACK')
+      throw err
+    }
+  }
+
+  async listPipelines(): Promise<PipelineRecord[]> {
+    return (this.#stmt.listPipelines.all() as Row[]).map(toPipeline)
+  }
+
+  async getPipeline(id: string): Promise<PipelineRecord | undefined> {
+    const row = this.#stmt.getPipeline.get(id) as Row | undefined
+    return row && toPipeline(row)
+  }
+
+  async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
+    const info = this.#stmt.insertPipeline.run(r.id, r.name, JSON.stringify(r.spec), r.status, r.createdAt, r.updatedAt)
+    return info.changes === 0 ? { ok: false, conflict: 'name' } : { ok: true }
+  }
+
+  async setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void> {
+    this.#stmt.setStatus.run(status, at, id)
+  }
+
+  async deletePipeline(id: string): Promise<void> {
+    this.#transaction(() => {
+      for (const table of ['results', 'dead_letters', 'checkpoints'])
+        this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
+      this.#db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
+    })
+  }
+
+  async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
+    this.#transaction(() => {
+      for (const r of commit.results) {
+        this.#stmt.upsertResult.run(
+          pipelineId,
+          r.windowStart,
+          r.keyId,
+          r.windowEnd,
+          r.key === null ? null : JSON.stringify(r.key),
+          JSON.stringify(r.results),
+        )
+      }
+      for (const d of commit.deadLetters) {
+        this.#stmt.insertDeadLetter.run(pipelineId, d.id, ++this.#deadLetterSeq, d.reason, d.detail, JSON.stringify(d.event), d.at)
+      }
+      const c = commit.checkpoint
+      if (c) this.#stmt.saveCheckpoint.run(pipelineId, c.offset, JSON.stringify(c.state), JSON.stringify(c.stats), Date.now())
+    })
+  }
+
+  async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
+    const row = this.#stmt.loadCheckpoint.get(pipelineId) as Row | undefined
+    if (!row) return undefined
+    return {
+      offset: row.log_offset as number,
+      state: JSON.parse(row.state as string) as JsonValue,
+      stats: JSON.parse(row.stats as string),
+    }
+  }
+
+  async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
+    const where = ['pipeline_id = ?']
+    const params: Array<string | number> = [pipelineId]
+    if (q.from !== undefined) {
+      where.push('window_end > ?')
+      params.push(q.from)
+    }
+    if (q.to !== undefined) {
+      where.push('window_start < ?')
+      params.push(q.to)
+    }
+    for (const [path, value] of Object.entries(q.key ?? {})) {
+      where.push('CAST(json_extract(key, ?) AS TEXT) IS ?')
+      params.push(`$."${path.replaceAll('"', '\\"')}"`, value)
+    }
+    params.push(q.limit)
+    const rows = this.#db
+      .prepare(`SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id LIMIT ?`)
+      .all(...params) as Row[]
+    return rows.map((row) => ({
+      windowStart: row.window_start as number,
+      windowEnd: row.window_end as number,
+      keyId: row.key_id as string,
+      key: row.key === null ? null : JSON.parse(row.key as string),
+      results: JSON.parse(row.results as string),
+      closed: true,
+    }))
+  }
+
+  async listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]> {
+    return (this.#stmt.listDeadLetters.all(pipelineId, limit) as Row[]).map((row) => ({
+      id: row.id as string,
+      reason: row.reason as DeadLetterRecord['reason'],
+      detail: row.detail as string,
+      event: JSON.parse(row.event as string),
+      at: row.at as number,
+    }))
+  }
+
+  async trimDeadLetters(pipelineId: string, keep: number): Promise<void> {
+    this.#stmt.trimDeadLetters.run(pipelineId, pipelineId, keep - 1)
+  }
+
+  async putLookupTable(
+    name: string,
+    keyField: string,
+    rows: Array<[string, Record<string, unknown>]>,
+    at: number,
+  ): Promise<void> {
+    this.#transaction(() => {
+      this.#db.prepare('DELETE FROM lookup_rows WHERE table_name = ?').run(name)
+      const insert = this.#db.prepare('INSERT OR REPLACE INTO lookup_rows (table_name, key, row) VALUES (?, ?, ?)')
+      for (const [key, row] of rows) insert.run(name, key, JSON.stringify(row))
+      this.#db
+        .prepare(
+          `INSERT INTO lookup_tables (name, key_field, row_count, updated_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET key_field = excluded.key_field, row_count = excluded.row_count, updated_at = excluded.updated_at`,
+        )
+        .run(name, keyField, new Set(rows.map(([k]) => k)).size, at)
+    })
+  }
+
+  async listLookupTables(): Promise<LookupTableInfo[]> {
+    return (this.#stmt.listLookups.all() as Row[]).map((row) => ({
+      name: row.name as string,
+      keyField: row.key_field as string,
+      rows: row.row_count as number,
+      updatedAt: row.updated_at as number,
+    }))
+  }
+
+  async loadLookupTable(name: string): Promise<Map<string, Record<string, unknown>> | undefined> {
+    if (!this.#stmt.lookupExists.get(name)) return undefined
+    const rows = this.#stmt.lookupRows.all(name) as Row[]
+    return new Map(rows.map((r) => [r.key as string, JSON.parse(r.row as string)]))
+  }
+
+  async deleteLookupTable(name: string): Promise<boolean> {
+    return this.#transaction(() => {
+      this.#db.prepare('DELETE FROM lookup_rows WHERE table_name = ?').run(name)
+      return this.#db.prepare('DELETE FROM lookup_tables WHERE name = ?').run(name).changes > 0
+    })
+  }
+
+  async writeMetrics(points: MetricPoint[]): Promise<void> {
+    this.#transaction(() => this.#metrics.write(points))
+  }
+
+  async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
+    return this.#metrics.list(limit, offset)
+  }
+
+  async queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number }> {
+    return this.#metrics.query(query)
+  }
+
+  async deleteMetricsBefore(timestamp: number): Promise<number> {
+    return this.#metrics.deleteBefore(timestamp)
+  }
+
+  async close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close()
+  }
+}
+
+function toPipeline(row: Row): PipelineRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    spec: JSON.parse(row.spec as string),
+    status: row.status as PipelineStatus,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+  }
+}
+

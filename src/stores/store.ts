@@ -1,0 +1,131 @@
+import type { DeadLetterReason, Event, JsonValue, WindowResult } from '../engine/types.ts'
+
+export const PipelineStatus = { created: 'created', running: 'running', stopped: 'stopped', failed: 'failed' } as const
+export type PipelineStatus = (typeof PipelineStatus)[keyof typeof PipelineStatus]
+
+export interface PipelineRecord {
+  id: string
+  name: string
+  /** the definition as the user gave it (without `start`) */
+  spec: Record<string, unknown>
+  status: PipelineStatus
+  createdAt: number
+  updatedAt: number
+}
+
+export interface PipelineStats {
+  events_in: number
+  events_out: number
+  filtered: number
+  late: number
+  errors: number
+  results: number
+}
+
+export function emptyStats(): PipelineStats {
+  return { events_in: 0, events_out: 0, filtered: 0, late: 0, errors: 0, results: 0 }
+}
+
+/** A pipeline's input position and window state, saved together so recovery is exact. */
+export interface Checkpoint {
+  offset: number
+  state: JsonValue
+  stats: PipelineStats
+}
+
+export interface DeadLetterRecord {
+  /** deterministic: the log offset of the batch and the position in its output, so replays do not repeat it */
+  id: string
+  reason: DeadLetterReason
+  detail: string
+  event: Event
+  at: number
+}
+
+/** Everything one processed stretch of the log produced, written in one transaction. */
+export interface PipelineCommit {
+  results: WindowResult[]
+  deadLetters: DeadLetterRecord[]
+  checkpoint?: Checkpoint
+}
+
+export interface ResultQuery {
+  from?: number
+  to?: number
+  limit: number
+  /** group key filters: path → value as text */
+  key?: Record<string, string>
+}
+
+export interface LookupTableInfo {
+  name: string
+  keyField: string
+  rows: number
+  updatedAt: number
+}
+
+export interface MetricPoint {
+  name: string
+  tags: Record<string, string>
+  value: number
+  timestamp: number
+}
+
+export interface SeriesInfo {
+  name: string
+  tags: Record<string, string>
+  lastValue: number
+  lastTimestamp: number
+  points: number
+}
+
+export const METRIC_AGGS = ['avg', 'sum', 'min', 'max', 'count', 'last'] as const
+export type MetricAgg = (typeof METRIC_AGGS)[number]
+
+export interface MetricQuery {
+  name: string
+  tags: Record<string, string>
+  from: number
+  to: number
+  stepMs: number
+  agg: MetricAgg
+  /** refuse (return null) when more points than this would be scanned */
+  maxPoints: number
+}
+
+export interface SeriesPoints {
+  name: string
+  tags: Record<string, string>
+  points: Array<{ timestamp: number; value: number }>
+}
+
+export type InsertOutcome = { ok: true } | { ok: false; conflict: 'name' }
+
+/** Every store the runtime uses; embedded SQLite by default, PostgreSQL when configured. */
+export interface Store {
+  listPipelines(): Promise<PipelineRecord[]>
+  getPipeline(id: string): Promise<PipelineRecord | undefined>
+  insertPipeline(record: PipelineRecord): Promise<InsertOutcome>
+  setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void>
+  /** deletes the pipeline with its results, dead letters and checkpoint */
+  deletePipeline(id: string): Promise<void>
+
+  commit(pipelineId: string, commit: PipelineCommit): Promise<void>
+  loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined>
+  queryResults(pipelineId: string, query: ResultQuery): Promise<WindowResult[]>
+  listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]>
+  /** keeps the newest `keep` dead letters of a pipeline */
+  trimDeadLetters(pipelineId: string, keep: number): Promise<void>
+
+  putLookupTable(name: string, keyField: string, rows: Array<[key: string, row: Record<string, unknown>]>, at: number): Promise<void>
+  listLookupTables(): Promise<LookupTableInfo[]>
+  loadLookupTable(name: string): Promise<Map<string, Record<string, unknown>> | undefined>
+  deleteLookupTable(name: string): Promise<boolean>
+
+  writeMetrics(points: MetricPoint[]): Promise<void>
+  listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }>
+  queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number }>
+  deleteMetricsBefore(timestamp: number): Promise<number>
+
+  close(): Promise<void>
+}
