@@ -145,7 +145,13 @@ export function percentile(q: number): Aggregator<DDSketch> {
   return {
     init: () => new DDSketch({ relativeAccuracy: PERCENTILE_ACCURACY }),
     add: (acc, value) => acc.accept(value as number),
-    merge: (into, from) => into.merge(from),
+    merge: (into, from) => {
+      if (from.count === 0) return
+      const copying = into.count === 0
+      into.merge(from)
+      // sketches-js 2.1 merges only the positive store of a non-empty sketch: add the negative one
+      if (!copying) into.negativeStore.merge(from.negativeStore)
+    },
     result: (acc) => (acc.count === 0 ? null : acc.getValueAtQuantile(q)),
     toJson: (acc) => Buffer.from(acc.toProto()).toString('base64'),
     fromJson: (json) => DDSketch.fromProto(Buffer.from(json as string, 'base64')),

@@ -27,6 +27,10 @@ import { type WindowSpec, windowsPerEvent } from '../windows.ts'
 export type ValueKind = 'none' | 'present' | 'number' | 'scalar'
 
 export interface FunctionSpec {
+  /** count, sum, avg, min, max, count_distinct or percentile (p50… are percentiles) */
+  fn: 'count' | 'sum' | 'avg' | 'min' | 'max' | 'count_distinct' | 'percentile'
+  /** the quantile, for percentiles */
+  q: number | null
   /** the result name: `count`, `sum_data_amount`, `p99.9_data_latency_ms`, or `as` */
   name: string
   field: FieldRef | null
@@ -170,7 +174,8 @@ export function parseFunction(value: unknown, path: string, issues: Issues): Fun
       aggregator = percentile(q) as Aggregator<unknown>
       kind = 'number'
   }
-  return { name, field, value: kind, aggregator }
+  const kindName = (fn in PERCENTILES ? 'percentile' : fn) as FunctionSpec['fn']
+  return { fn: kindName, q: kindName === 'percentile' ? q : null, name, field, value: kind, aggregator }
 }
 
 export function parseAggregate(
