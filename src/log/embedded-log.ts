@@ -15,6 +15,8 @@ export interface EmbeddedLogOptions {
   /** recent events kept parsed in memory per topic, so caught-up readers never touch the disk */
   cacheEvents: number
   logger: Logger
+  /** wall clock for appended-at times (tests inject one) */
+  clock?: () => number
 }
 
 interface Pending {
@@ -127,7 +129,7 @@ class Topic {
   async #flush(): Promise<void> {
     while (this.#pending.length > 0) {
       const group = this.#options.fsync === 'always' ? this.#pending.splice(0, 1) : this.#pending.splice(0)
-      const appendedAt = Math.max(Date.now(), this.#lastAppendedAt)
+      const appendedAt = Math.max((this.#options.clock ?? Date.now)(), this.#lastAppendedAt)
       let offset = this.#end
       const buffers: Buffer[] = []
       const metas: Array<{ offset: number; count: number; length: number }> = []

@@ -84,7 +84,13 @@ export class Runtime {
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { config, logger } = options
     const store = new SqliteStore(join(config.dataDir, 'datapulse.db'))
-    const log = new EmbeddedLog({ dir: join(config.dataDir, 'log'), fsync: config.fsync, cacheEvents: 500_000, logger })
+    const log = new EmbeddedLog({
+      dir: join(config.dataDir, 'log'),
+      fsync: config.fsync,
+      cacheEvents: 500_000,
+      logger,
+      clock: options.clock,
+    })
     const runtime = new Runtime(options, store, log)
     await runtime.lookups.load()
     for (const record of await store.listPipelines()) {

@@ -40,7 +40,7 @@ export class SqliteStore implements Store {
     this.#db = db
     this.#metrics = new SqliteMetrics(db)
     this.#stmt = {
-      listPipelines: db.prepare('SELECT * FROM pipelines ORDER BY created_at, id'),
+      listPipelines: db.prepare('SELECT * FROM pipelines ORDER BY created_at, rowid'),
       getPipeline: db.prepare('SELECT * FROM pipelines WHERE id = ?'),
       insertPipeline: db.prepare(
         'INSERT INTO pipelines (id, name, spec, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING',

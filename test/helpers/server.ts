@@ -1,0 +1,74 @@
+import type { TestContext } from 'node:test'
+import { buildApp } from '../../src/app.ts'
+import { type Config, loadConfig } from '../../src/config.ts'
+import { silentLogger } from '../../src/logger.ts'
+import type { Runtime } from '../../src/runtime/runtime.ts'
+import { tempDir } from './tmp.ts'
+
+export interface TestServer {
+  url: string
+  runtime: Runtime
+  config: Config
+  close: () => Promise<void>
+  /** fetch + JSON: returns status, headers and the parsed body */
+  call: (method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<Reply>
+}
+
+export interface Reply {
+  status: number
+  headers: Headers
+  // biome-ignore lint/suspicious/noExplicitAny: test convenience for reading JSON bodies
+  body: any
+}
+
+/** A manual clock for tests: time moves only when told. */
+export function manualClock(start = Date.parse('2026-11-26T10:00:00Z')) {
+  let now = start
+  return { now: () => now, advance: (ms: number) => (now += ms), set: (ms: number) => (now = ms) }
+}
+
+/** Starts the real server on a free port with a fresh data dir (or the given one). */
+export async function startServer(
+  t: TestContext,
+  options: { dataDir?: string; clock?: () => number; env?: Record<string, string> } = {},
+): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir(t)
+  const config = loadConfig(['--port', '0', '--data-dir', dataDir], { ...options.env })
+  const { app, runtime } = await buildApp({ config, logger: silentLogger(), clock: options.clock })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const address = app.server.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await app.close()
+  }
+  t.after(close)
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const init: RequestInit = { method, headers: { ...headers } }
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body)
+      if (!('content-type' in headers)) (init.headers as Record<string, string>)['content-type'] = 'application/json'
+    }
+    const res = await fetch(url + path, init)
+    const text = await res.text()
+    let parsed: unknown = text
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : null
+    } catch {}
+    return { status: res.status, headers: res.headers, body: parsed }
+  }
+  return { url, runtime, config, close, call }
+}
+
+/** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import type { WindowResult } from '../../src/engine/types.ts'
+import type { PipelineRecord, Store } from '../../src/stores/store.ts'
+
+/** The contract every store passes (SQLite now; PostgreSQL joins with one line). */
+export function storeContract(name: string, newStore: (t: import('node:test').TestContext) => Promise<Store>): void {
+  const record = (id: string, name: string): PipelineRecord => ({
+    id,
+    name,
+    spec: { name, source_topic: 't' },
+    status: 'created',
+    createdAt: 1,
+    updatedAt: 1,
+  })
+  const result = (start: number, user: string, count: number): WindowResult => ({
+    windowStart: start,
+    windowEnd: start + 60_000,
+    key: { 'data.user': user },
+    keyId: `s${user}`,
+    results: { count },
+    closed: true,
+  })
+
+  test(`${name}: pipelines insert, conflict on name, status, delete with their state`, async (t) => {
+    const store = await newStore(t)
+    assert.deepEqual(await store.insertPipeline(record('a', 'one')), { ok: true })
+    assert.deepEqual(await store.insertPipeline(record('b', 'one')), { ok: false, conflict: 'name' })
+    await store.setPipelineStatus('a', 'running', 5)
+    const got = await store.getPipeline('a')
+    assert.equal(got?.status, 'running')
+    assert.equal(got?.updatedAt, 5)
+    assert.deepEqual(got?.spec, { name: 'one', source_topic: 't' })
+    await store.commit('a', {
+      results: [result(0, 'u1', 3)],
+      deadLetters: [{ id: '0:0', reason: 'late', detail: 'x', event: { id: 'e', event_type: 't', source: 's', timestamp: 1, data: {} }, at: 1 }],
+      checkpoint: { offset: 10, state: { v: 1 }, stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 } },
+    })
+    await store.deletePipeline('a')
+    assert.equal(await store.getPipeline('a'), undefined)
+    assert.equal(await store.loadCheckpoint('a'), undefined)
+    assert.deepEqual(await store.queryResults('a', { limit: 10 }), [])
+    assert.deepEqual(await store.listDeadLetters('a', 10), [])
+  })
+
+  test(`${name}: results upsert by window and key (replays do not duplicate), filter and order`, async (t) => {
+    const store = await newStore(t)
+    await store.commit('p', { results: [result(0, 'u1', 1), result(60_000, 'u1', 2), result(60_000, 'u2', 5)], deadLetters: [] })
+    await store.commit('p', { results: [result(60_000, 'u1', 2)], deadLetters: [] })
+    const all = await store.queryResults('p', { limit: 10 })
+    assert.deepEqual(
+      all.map((r) => [r.windowStart, r.key?.['data.user'], r.results.count]),
+      [
+        [60_000, 'u1', 2],
+        [60_000, 'u2', 5],
+        [0, 'u1', 1],
+      ],
+    )
+    assert.equal((await store.queryResults('p', { limit: 10, key: { 'data.user': 'u2' } })).length, 1)
+    assert.equal((await store.queryResults('p', { limit: 10, from: 60_000 })).length, 2)
+    assert.equal((await store.queryResults('p', { limit: 10, to: 60_000 })).length, 1)
+    assert.equal((await store.queryResults('p', { limit: 1 })).length, 1)
+  })
+
+  test(`${name}: checkpoints and dead letters (idempotent ids, newest first, trimmed)`, async (t) => {
+    const store = await newStore(t)
+    const ev = (i: number) => ({ id: `e${i}`, event_type: 't', source: 's', timestamp: i, data: {} })
+    for (let i = 0; i < 5; i++)
+      await store.commit('p', { results: [], deadLetters: [{ id: `${i}:0`, reason: 'late', detail: `d${i}`, event: ev(i), at: i }] })
+    await store.commit('p', { results: [], deadLetters: [{ id: '4:0', reason: 'late', detail: 'again', event: ev(4), at: 4 }] })
+    let letters = await store.listDeadLetters('p', 10)
+    assert.deepEqual(
+      letters.map((d) => d.detail),
+      ['d4', 'd3', 'd2', 'd1', 'd0'],
+    )
+    await store.trimDeadLetters('p', 2)
+    letters = await store.listDeadLetters('p', 10)
+    assert.deepEqual(
+      letters.map((d) => d.event.id),
+      ['e4', 'e3'],
+    )
+    const stats = { events_in: 9, events_out: 8, filtered: 1, late: 0, errors: 0, results: 2 }
+    await store.commit('p', { results: [], deadLetters: [], checkpoint: { offset: 42, state: { w: [1, 2] }, stats } })
+    assert.deepEqual(await store.loadCheckpoint('p'), { offset: 42, state: { w: [1, 2] }, stats })
+  })
+
+  test(`${name}: lookup tables are replaced whole and listed`, async (t) => {
+    const store = await newStore(t)
+    await store.putLookupTable('users', 'id', [['1', { id: '1', n: 'a' }], ['2', { id: '2', n: 'b' }]], 10)
+    await store.putLookupTable('users', 'id', [['3', { id: '3', n: 'c' }]], 20)
+    assert.deepEqual([...((await store.loadLookupTable('users')) ?? new Map()).keys()], ['3'])
+    assert.deepEqual(await store.listLookupTables(), [{ name: 'users', keyField: 'id', rows: 1, updatedAt: 20 }])
+    assert.equal(await store.deleteLookupTable('users'), true)
+    assert.equal(await store.deleteLookupTable('users'), false)
+    assert.equal(await store.loadLookupTable('users'), undefined)
+  })
+
+  test(`${name}: metrics: series identity is name + sorted tags; buckets aligned to step; each agg`, async (t) => {
+    const store = await newStore(t)
+    await store.writeMetrics([
+      { name: 'cpu', tags: { host: 'a', dc: 'x' }, value: 1, timestamp: 0 },
+      { name: 'cpu', tags: { dc: 'x', host: 'a' }, value: 3, timestamp: 59_999 },
+      { name: 'cpu', tags: { host: 'a', dc: 'x' }, value: 10, timestamp: 60_000 },
+      { name: 'cpu', tags: { host: 'b' }, value: 7, timestamp: 30_000 },
+      { name: 'cpu', tags: { host: 'a', dc: 'x' }, value: 4, timestamp: 180_000 },
+    ])
+    const { series, total } = await store.listSeries(10, 0)
+    assert.equal(total, 2)
+    assert.deepEqual(
+      series.map((s) => [s.tags, s.lastValue, s.lastTimestamp, s.points]),
+      [
+        [{ dc: 'x', host: 'a' }, 4, 180_000, 4],
+        [{ host: 'b' }, 7, 30_000, 1],
+      ],
+    )
+    const q = async (agg: 'avg' | 'sum' | 'min' | 'max' | 'count' | 'last', tags = { host: 'a' }) => {
+      const r = await store.queryMetrics({ name: 'cpu', tags, from: 0, to: 240_000, stepMs: 60_000, agg, maxPoints: 100 })
+      assert.ok(Array.isArray(r))
+      return r.map((s) => s.points.map((p) => [p.timestamp, p.value]))
+    }
+    // the empty bucket at 120 000 is left out; the point at 59 999 is in the first bucket, 60 000 in the second
+    assert.deepEqual(await q('avg'), [[[0, 2], [60_000, 10], [180_000, 4]]])
+    assert.deepEqual(await q('sum'), [[[0, 4], [60_000, 10], [180_000, 4]]])
+    assert.deepEqual(await q('min'), [[[0, 1], [60_000, 10], [180_000, 4]]])
+    assert.deepEqual(await q('max'), [[[0, 3], [60_000, 10], [180_000, 4]]])
+    assert.deepEqual(await q('count'), [[[0, 2], [60_000, 1], [180_000, 1]]])
+    assert.deepEqual(await q('last'), [[[0, 3], [60_000, 10], [180_000, 4]]])
+    assert.equal((await q('sum', {} as { host: string })).length, 2)
+    const refused = await store.queryMetrics({ name: 'cpu', tags: {}, from: 0, to: 240_000, stepMs: 60_000, agg: 'avg', maxPoints: 3 })
+    assert.deepEqual(refused, { tooMany: 5 })
+    assert.equal(await store.deleteMetricsBefore(60_000), 3)
+    assert.equal((await store.listSeries(10, 0)).total, 1)
+  })
+}
