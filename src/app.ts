@@ -2,12 +2,12 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { errorHandler, sendError } from './api/reply.ts'
 import { eventRoutes } from './api/routes/events.ts'
 import { healthRoutes } from './api/routes/health.ts'
 import { lookupRoutes } from './api/routes/lookups.ts'
 import { metricRoutes } from './api/routes/metrics.ts'
 import { pipelineRoutes } from './api/routes/pipelines.ts'
-import { errorHandler, sendError } from './api/reply.ts'
 import { ErrorBody } from './api/schemas/common.ts'
 import type { Server } from './api/server-type.ts'
 import type { Config } from './config.ts'
@@ -45,7 +45,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
 
   app.addHook('onClose', async () => runtime.close())
   // plain JSON.parse: every handler checks keys itself and reports '__proto__' with its path
-  app.removeContentTypeParser('application/json')
+  app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string))
@@ -64,7 +64,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
       info: {
         title: 'DataPulse',
         version: VERSION,
-        description: 'Streaming analytics: ingest events, run pipelines of filter/map/enrich/windowed aggregates, read results.',
+        description:
+          'Streaming analytics: ingest events, run pipelines of filter/map/enrich/windowed aggregates, read results.',
       },
       tags: ['health', 'pipelines', 'events', 'metrics', 'lookups'].map((name) => ({ name })),
     },

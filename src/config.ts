@@ -4,7 +4,12 @@ import { parseArgs } from 'node:util'
 const OPTIONS = {
   port: { env: 'DATAPULSE_PORT', kind: 'int', default: 8003, min: 0, max: 65535, help: 'HTTP port' },
   host: { env: 'DATAPULSE_HOST', kind: 'string', default: '127.0.0.1', help: 'address to listen on' },
-  'data-dir': { env: 'DATAPULSE_DATA_DIR', kind: 'string', default: './data', help: 'embedded log and store' },
+  'data-dir': {
+    env: 'DATAPULSE_DATA_DIR',
+    kind: 'string',
+    default: './data',
+    help: 'embedded log and store',
+  },
   'log-level': {
     env: 'DATAPULSE_LOG_LEVEL',
     kind: 'enum',
@@ -134,7 +139,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
       if (option.kind === 'int') {
         const n = Number(raw)
         if (!Number.isInteger(n) || n < option.min || n > option.max)
-          throw new ConfigError(`${source} must be an integer from ${option.min} to ${option.max}, got '${raw}'`)
+          throw new ConfigError(
+            `${source} must be an integer from ${option.min} to ${option.max}, got '${raw}'`,
+          )
         value = n
       } else if (option.kind === 'enum') {
         if (!(option.values as readonly string[]).includes(raw))
@@ -145,9 +152,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     out[camel(name)] = value
   }
   if (out.kafkaBrokers !== '')
-    throw new ConfigError('KAFKA_BROKERS is set, but this build runs on the embedded log only (Kafka support is not built yet)')
+    throw new ConfigError(
+      'KAFKA_BROKERS is set, but this build runs on the embedded log only (Kafka support is not built yet)',
+    )
   if (out.databaseUrl !== '')
-    throw new ConfigError('DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)')
+    throw new ConfigError(
+      'DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)',
+    )
   delete out.kafkaBrokers
   delete out.databaseUrl
   return out as unknown as Config
@@ -155,5 +166,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
 
 /** Rows for the README's configuration table. */
 export function describeOptions(): Array<{ flag: string; env: string; default: string; help: string }> {
-  return Object.entries(OPTIONS).map(([name, o]) => ({ flag: `--${name}`, env: o.env, default: String(o.default), help: o.help }))
+  return Object.entries(OPTIONS).map(([name, o]) => ({
+    flag: `--${name}`,
+    env: o.env,
+    default: String(o.default),
+    help: o.help,
+  }))
 }

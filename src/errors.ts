@@ -35,7 +35,11 @@ export class AppError extends Error {
 export function validationError(issues: Issue[]): AppError {
   const first = issues[0]
   const message = first ? `${first.path} ${first.message}` : 'invalid request'
-  return new AppError('validation_error', issues.length > 1 ? `${message} (and ${issues.length - 1} more)` : message, issues)
+  return new AppError(
+    'validation_error',
+    issues.length > 1 ? `${message} (and ${issues.length - 1} more)` : message,
+    issues,
+  )
 }
 
 export function notFound(what: string, id: string): AppError {

@@ -4,7 +4,10 @@ import { AppError, type Outcome } from '../errors.ts'
 
 export function sendError(reply: FastifyReply, error: AppError): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds))
-  const body: { code: string; message: string; details?: Issue[] } = { code: error.code, message: error.message }
+  const body: { code: string; message: string; details?: Issue[] } = {
+    code: error.code,
+    message: error.message,
+  }
   if (error.details.length > 0) body.details = error.details
   return reply.code(error.status).send({ error: body })
 }
@@ -27,7 +30,8 @@ export function toAppError(err: FastifyError): AppError {
     const context = err.validationContext ?? 'body'
     const details = err.validation.map((v) => {
       const params = v.params as Record<string, unknown> | undefined
-      const extra = params && typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : ''
+      const extra =
+        params && typeof params.additionalProperty === 'string' ? `/${params.additionalProperty}` : ''
       return { path: `/${context}${v.instancePath ?? ''}${extra}`, message: v.message ?? 'is invalid' }
     })
     return new AppError('validation_error', `${details[0].path} ${details[0].message}`, details)
@@ -43,9 +47,13 @@ export function toAppError(err: FastifyError): AppError {
       return new AppError('validation_error', 'content-length does not match the body')
   }
   if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
-    return new AppError('validation_error', `body is not valid JSON: ${err.message}`, [{ path: '/', message: 'is not valid JSON' }])
+    return new AppError('validation_error', `body is not valid JSON: ${err.message}`, [
+      { path: '/', message: 'is not valid JSON' },
+    ])
   if (err.statusCode === 400 && /prototype|constructor/i.test(err.message))
-    return new AppError('validation_error', err.message, [{ path: '/', message: "must not contain '__proto__' or 'constructor' keys" }])
+    return new AppError('validation_error', err.message, [
+      { path: '/', message: "must not contain '__proto__' or 'constructor' keys" },
+    ])
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
     return new AppError('validation_error', err.message)
   return new AppError('internal_error', 'internal error')

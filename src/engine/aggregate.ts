@@ -37,7 +37,9 @@ interface Snapshot {
   watermark: number | null
   maxTs: number | null
   lastArrival: number | null
-  slots: Array<[start: number, end: number, keyId: string, key: Record<string, unknown> | null, accs: JsonValue[]]>
+  slots: Array<
+    [start: number, end: number, keyId: string, key: Record<string, unknown> | null, accs: JsonValue[]]
+  >
 }
 
 const NO_TIME = Number.NEGATIVE_INFINITY
@@ -100,10 +102,16 @@ export class AggregateOperator {
       const ts = processing ? arrivalMs : event.timestamp
       if (!this.#extract(event, out)) continue
       const applied =
-        this.spec.window.kind === 'session' ? this.#applySession(event, ts, out) : this.#applyWindows(event, ts, out)
+        this.spec.window.kind === 'session'
+          ? this.#applySession(event, ts, out)
+          : this.#applyWindows(event, ts, out)
       if (applied === 'late') {
         out.late++
-        out.deadLetters.push({ event, reason: DeadLetterReason.late, detail: lateDetail(ts, this.#watermark) })
+        out.deadLetters.push({
+          event,
+          reason: DeadLetterReason.late,
+          detail: lateDetail(ts, this.#watermark),
+        })
       }
       if (ts > this.#maxTs) {
         this.#maxTs = ts
@@ -272,7 +280,8 @@ export class AggregateOperator {
           target = s
           continue
         }
-        for (let f = 0; f < this.#functions.length; f++) this.#functions[f].aggregator.merge(target.accs[f], s.accs[f])
+        for (let f = 0; f < this.#functions.length; f++)
+          this.#functions[f].aggregator.merge(target.accs[f], s.accs[f])
         s.alive = false
         list.splice(i, 1)
         i--
@@ -334,14 +343,16 @@ export class AggregateOperator {
 
   /** Calls `visit` with the partial result of every open window. */
   forEachOpen(visit: (result: WindowResult) => void): void {
-    for (const slots of this.#windows.values()) for (const slot of slots.values()) visit(this.#result(slot, false))
+    for (const slots of this.#windows.values())
+      for (const slot of slots.values()) visit(this.#result(slot, false))
     for (const list of this.#sessions.values()) for (const slot of list) visit(this.#result(slot, false))
   }
 
   snapshot(): JsonValue {
     const fns = this.#functions
     const slots: Snapshot['slots'] = []
-    const save = (s: Slot) => slots.push([s.start, s.end, s.keyId, s.key, s.accs.map((a, i) => fns[i].aggregator.toJson(a))])
+    const save = (s: Slot) =>
+      slots.push([s.start, s.end, s.keyId, s.key, s.accs.map((a, i) => fns[i].aggregator.toJson(a))])
     for (const w of this.#windows.values()) for (const s of w.values()) save(s)
     for (const list of this.#sessions.values()) for (const s of list) save(s)
     const time = (t: number) => (t === NO_TIME ? null : t)

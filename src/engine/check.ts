@@ -29,7 +29,8 @@ export function objectWith(
     return undefined
   }
   for (const key of Object.keys(value)) {
-    if (!allowed.includes(key)) issues.add(pointer(path, key), `unknown field (expected one of: ${allowed.join(', ')})`)
+    if (!allowed.includes(key))
+      issues.add(pointer(path, key), `unknown field (expected one of: ${allowed.join(', ')})`)
   }
   return value
 }
@@ -56,7 +57,12 @@ export function fieldAt(value: unknown, path: string, issues: Issues): FieldRef 
   return undefined
 }
 
-export function positiveNumber(value: unknown, path: string, issues: Issues, max: number): number | undefined {
+export function positiveNumber(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  max: number,
+): number | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) issues.add(path, 'must be a number')
   else if (value <= 0) issues.add(path, 'must be > 0')
   else if (value > max) issues.add(path, `must be <= ${max}`)
@@ -64,7 +70,12 @@ export function positiveNumber(value: unknown, path: string, issues: Issues, max
   return undefined
 }
 
-export function nonNegativeNumber(value: unknown, path: string, issues: Issues, max: number): number | undefined {
+export function nonNegativeNumber(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  max: number,
+): number | undefined {
   if (typeof value !== 'number' || !Number.isFinite(value)) issues.add(path, 'must be a number')
   else if (value < 0) issues.add(path, 'must be >= 0')
   else if (value > max) issues.add(path, `must be <= ${max}`)
@@ -89,8 +100,9 @@ export function safeKeys(value: unknown, path: string, issues: Issues, depth = 0
     issues.add(path, 'is nested too deeply')
     return
   }
-  if (Array.isArray(value)) value.forEach((v, i) => safeKeys(v, pointer(path, i), issues, depth + 1))
-  else if (isPlainObject(value)) {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) safeKeys(value[i], pointer(path, i), issues, depth + 1)
+  } else if (isPlainObject(value)) {
     for (const [key, v] of Object.entries(value)) {
       if (isForbiddenKey(key)) issues.add(pointer(path, key), `key '${key}' is not allowed`)
       safeKeys(v, pointer(path, key), issues, depth + 1)

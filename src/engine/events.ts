@@ -9,7 +9,8 @@ const MAX_TIME = 8.64e15
 
 /** Reads an input timestamp (RFC 3339 string or epoch milliseconds) as epoch milliseconds. */
 export function parseTimestamp(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && Math.abs(value) <= MAX_TIME ? Math.trunc(value) : undefined
+  if (typeof value === 'number')
+    return Number.isFinite(value) && Math.abs(value) <= MAX_TIME ? Math.trunc(value) : undefined
   if (typeof value !== 'string' || !RFC3339.test(value)) return undefined
   const ms = Date.parse(value)
   return Number.isNaN(ms) ? undefined : ms
@@ -19,7 +20,8 @@ export function parseTimestamp(value: unknown): number | undefined {
 function hasForbiddenKey(value: unknown, depth: number): boolean {
   if (depth > 64) return true
   if (Array.isArray(value)) {
-    for (const v of value) if (typeof v === 'object' && v !== null && hasForbiddenKey(v, depth + 1)) return true
+    for (const v of value)
+      if (typeof v === 'object' && v !== null && hasForbiddenKey(v, depth + 1)) return true
     return false
   }
   if (isPlainObject(value)) {
@@ -52,23 +54,47 @@ export function normalizeEvents(
       continue
     }
     const before = issues.length
-    for (const key in e) if (!EVENT_FIELDS.has(key)) issues.push({ path: at(key), message: 'unknown field (expected event_type, source, data, timestamp, id)' })
+    for (const key in e)
+      if (!EVENT_FIELDS.has(key))
+        issues.push({
+          path: at(key),
+          message: 'unknown field (expected event_type, source, data, timestamp, id)',
+        })
     const { event_type, source, data, timestamp, id } = e
     if (typeof event_type !== 'string' || event_type.length === 0 || event_type.length > MAX_NAME_LENGTH)
-      issues.push({ path: at('event_type'), message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters` })
+      issues.push({
+        path: at('event_type'),
+        message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+      })
     if (typeof source !== 'string' || source.length === 0 || source.length > MAX_NAME_LENGTH)
-      issues.push({ path: at('source'), message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters` })
-    if (data !== undefined && data !== null && !isPlainObject(data)) issues.push({ path: at('data'), message: 'must be an object' })
+      issues.push({
+        path: at('source'),
+        message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+      })
+    if (data !== undefined && data !== null && !isPlainObject(data))
+      issues.push({ path: at('data'), message: 'must be an object' })
     else if (data !== undefined && data !== null && hasForbiddenKey(data, 0))
-      issues.push({ path: at('data'), message: "must not contain the keys '__proto__', 'constructor' or 'prototype' (or nest deeper than 64)" })
+      issues.push({
+        path: at('data'),
+        message:
+          "must not contain the keys '__proto__', 'constructor' or 'prototype' (or nest deeper than 64)",
+      })
     let ts = now
     if (timestamp !== undefined && timestamp !== null) {
       const parsed = parseTimestamp(timestamp)
-      if (parsed === undefined) issues.push({ path: at('timestamp'), message: 'must be an RFC 3339 timestamp or epoch milliseconds' })
+      if (parsed === undefined)
+        issues.push({ path: at('timestamp'), message: 'must be an RFC 3339 timestamp or epoch milliseconds' })
       else ts = parsed
     }
-    if (id !== undefined && id !== null && (typeof id !== 'string' || id.length === 0 || id.length > MAX_NAME_LENGTH))
-      issues.push({ path: at('id'), message: `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters` })
+    if (
+      id !== undefined &&
+      id !== null &&
+      (typeof id !== 'string' || id.length === 0 || id.length > MAX_NAME_LENGTH)
+    )
+      issues.push({
+        path: at('id'),
+        message: `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+      })
     if (issues.length > before) {
       if (issues.length > 100) break
       continue

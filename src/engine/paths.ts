@@ -2,7 +2,13 @@ import type { Event } from './types.ts'
 
 /** Copy-on-write helpers over an event's `data`: events read from the log are shared, never mutated. */
 export function cloneForWrite(event: Event): Event {
-  return { id: event.id, event_type: event.event_type, source: event.source, timestamp: event.timestamp, data: { ...event.data } }
+  return {
+    id: event.id,
+    event_type: event.event_type,
+    source: event.source,
+    timestamp: event.timestamp,
+    data: { ...event.data },
+  }
 }
 
 /** Sets `segments` below `root` (which the caller owns), copying every object on the way down. */
@@ -12,7 +18,9 @@ export function setPath(root: Record<string, unknown>, segments: readonly string
     const segment = segments[i]
     const next = Object.hasOwn(current, segment) ? current[segment] : undefined
     const copy =
-      typeof next === 'object' && next !== null && !Array.isArray(next) ? { ...(next as Record<string, unknown>) } : {}
+      typeof next === 'object' && next !== null && !Array.isArray(next)
+        ? { ...(next as Record<string, unknown>) }
+        : {}
     current[segment] = copy
     current = copy
   }

@@ -45,7 +45,12 @@ export function checkTopic(value: unknown, path: string, issues: Issues): string
   return value
 }
 
-function parseStage(value: unknown, path: string, issues: Issues, limits: AggregateLimits): Stage | undefined {
+function parseStage(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  limits: AggregateLimits,
+): Stage | undefined {
   const tag = tagged(value, path, issues)
   if (!tag) return undefined
   const [kind, payload] = tag
@@ -107,15 +112,25 @@ export function parsePipeline(body: unknown, limits: AggregateLimits): Parsed<Pi
   if (!obj) return { ok: false, issues: issues.list }
   if (typeof obj.name !== 'string' || !NAME_PATTERN.test(obj.name))
     issues.add('/name', 'is required: 1 to 128 of letters, digits, _ . - (starting with a letter or digit)')
-  if (obj.description !== undefined && obj.description !== null && (typeof obj.description !== 'string' || obj.description.length > 4096))
+  if (
+    obj.description !== undefined &&
+    obj.description !== null &&
+    (typeof obj.description !== 'string' || obj.description.length > 4096)
+  )
     issues.add('/description', 'must be a string of at most 4096 characters')
   const sourceTopic = checkTopic(obj.source_topic, '/source_topic', issues)
-  const sinkTopic = obj.sink_topic === undefined || obj.sink_topic === null ? null : checkTopic(obj.sink_topic, '/sink_topic', issues)
+  const sinkTopic =
+    obj.sink_topic === undefined || obj.sink_topic === null
+      ? null
+      : checkTopic(obj.sink_topic, '/sink_topic', issues)
   if (obj.start !== undefined && typeof obj.start !== 'boolean') issues.add('/start', 'must be a boolean')
   const startFrom =
-    obj.start_from === undefined ? 'earliest' : oneOf(obj.start_from, '/start_from', issues, ['earliest', 'latest'] as const)
+    obj.start_from === undefined
+      ? 'earliest'
+      : oneOf(obj.start_from, '/start_from', issues, ['earliest', 'latest'] as const)
   const stages = parseStages(obj, issues, limits)
-  if (sourceTopic !== undefined && sourceTopic === sinkTopic) issues.add('/sink_topic', 'must differ from source_topic')
+  if (sourceTopic !== undefined && sourceTopic === sinkTopic)
+    issues.add('/sink_topic', 'must differ from source_topic')
   if (!issues.empty || sourceTopic === undefined || sinkTopic === undefined || !startFrom)
     return { ok: false, issues: issues.list }
   return {

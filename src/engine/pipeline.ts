@@ -1,4 +1,9 @@
-import { AggregateOperator, type AggregateLimits, type AggregateOutput, newAggregateOutput } from './aggregate.ts'
+import {
+  type AggregateLimits,
+  AggregateOperator,
+  type AggregateOutput,
+  newAggregateOutput,
+} from './aggregate.ts'
 import type { Stage } from './pipeline-spec.ts'
 import { compileEnrich, type LookupSource } from './stages/enrich.ts'
 import { compileCondition } from './stages/filter.ts'

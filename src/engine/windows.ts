@@ -21,7 +21,12 @@ export function lastWindowStart(ts: number, slideMs: number): number {
  * Calls `visit(start)` for every aligned window [start, start + size) containing `ts`, latest first.
  * Tumbling: exactly one. Hopping: ceil(size / slide) at most.
  */
-export function forEachWindow(ts: number, sizeMs: number, slideMs: number, visit: (start: number) => void): void {
+export function forEachWindow(
+  ts: number,
+  sizeMs: number,
+  slideMs: number,
+  visit: (start: number) => void,
+): void {
   for (let start = lastWindowStart(ts, slideMs); start > ts - sizeMs; start -= slideMs) visit(start)
 }
 

@@ -1,4 +1,13 @@
-import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs'
+import {
+  closeSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Event } from '../engine/types.ts'
@@ -202,7 +211,8 @@ class Topic {
       if (fd !== this.#fd) closeSync(fd)
     }
     const scanned = scanRecord(buf, 0)
-    if (scanned.kind !== 'record') throw new Error(`log ${this.name}: record ${record} unreadable (${scanned.kind})`)
+    if (scanned.kind !== 'record')
+      throw new Error(`log ${this.name}: record ${record} unreadable (${scanned.kind})`)
     return decodeEvents<Event>(buf, scanned.jsonStart, scanned.next)
   }
 

@@ -40,7 +40,8 @@ export function scanRecord(buf: Buffer, pos: number): Scanned {
   if (pos === buf.length) return { kind: 'end' }
   if (pos + FRAME_BYTES > buf.length) return { kind: 'torn', reason: 'truncated header' }
   const length = buf.readUInt32BE(pos)
-  if (length < META_BYTES || length > MAX_RECORD_BYTES) return { kind: 'torn', reason: `implausible length ${length}` }
+  if (length < META_BYTES || length > MAX_RECORD_BYTES)
+    return { kind: 'torn', reason: `implausible length ${length}` }
   const bodyStart = pos + FRAME_BYTES
   if (bodyStart + length > buf.length) return { kind: 'torn', reason: 'truncated record' }
   if (crc32(buf.subarray(bodyStart, bodyStart + length)) !== buf.readUInt32BE(pos + 4))

@@ -4,7 +4,9 @@ import type { Issue } from '../engine/types.ts'
  * Parses CSV (RFC 4180: quoted fields, doubled quotes, CRLF or LF) with a header line into rows of
  * strings keyed by the header names.
  */
-export function parseCsv(text: string): { ok: true; rows: Array<Record<string, string>> } | { ok: false; issues: Issue[] } {
+export function parseCsv(
+  text: string,
+): { ok: true; rows: Array<Record<string, string>> } | { ok: false; issues: Issue[] } {
   const records: string[][] = []
   let field = ''
   let record: string[] = []
@@ -43,7 +45,8 @@ export function parseCsv(text: string): { ok: true; rows: Array<Record<string, s
     } else field += c
     i++
   }
-  if (quoted) return { ok: false, issues: [{ path: '/', message: `unterminated quoted field (line ${line})` }] }
+  if (quoted)
+    return { ok: false, issues: [{ path: '/', message: `unterminated quoted field (line ${line})` }] }
   if (field.length > 0 || record.length > 0) {
     record.push(field)
     records.push(record)
@@ -58,7 +61,9 @@ export function parseCsv(text: string): { ok: true; rows: Array<Record<string, s
     if (values.length !== header.length)
       return {
         ok: false,
-        issues: [{ path: `/${r}`, message: `row ${r} has ${values.length} fields, the header has ${header.length}` }],
+        issues: [
+          { path: `/${r}`, message: `row ${r} has ${values.length} fields, the header has ${header.length}` },
+        ],
       }
     const row: Record<string, string> = {}
     for (let c = 0; c < header.length; c++) row[header[c]] = values[c]

@@ -1,6 +1,6 @@
 import { pointer } from '../engine/check.ts'
-import { isForbiddenKey } from '../engine/fields.ts'
 import { parseTimestamp } from '../engine/events.ts'
+import { isForbiddenKey } from '../engine/fields.ts'
 import { type Issue, isPlainObject } from '../engine/types.ts'
 import type { MetricPoint } from '../stores/store.ts'
 
@@ -9,16 +9,30 @@ const NAME = /^[A-Za-z0-9_.:\-/]+$/
 const POINT_FIELDS = new Set(['name', 'value', 'tags', 'timestamp'])
 
 /** Checks one metric point of a request body; `now` stands in for a missing timestamp. */
-export function parsePoint(raw: unknown, path: string, now: number, issues: Issue[]): MetricPoint | undefined {
+export function parsePoint(
+  raw: unknown,
+  path: string,
+  now: number,
+  issues: Issue[],
+): MetricPoint | undefined {
   if (!isPlainObject(raw)) {
     issues.push({ path, message: 'must be an object {"name","value","tags","timestamp"}' })
     return undefined
   }
   const before = issues.length
   for (const key of Object.keys(raw))
-    if (!POINT_FIELDS.has(key)) issues.push({ path: pointer(path, key), message: 'unknown field (expected name, value, tags, timestamp)' })
+    if (!POINT_FIELDS.has(key))
+      issues.push({
+        path: pointer(path, key),
+        message: 'unknown field (expected name, value, tags, timestamp)',
+      })
   const { name, value, tags, timestamp } = raw
-  if (typeof name !== 'string' || name.length === 0 || name.length > METRIC_LIMITS.nameLength || !NAME.test(name))
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > METRIC_LIMITS.nameLength ||
+    !NAME.test(name)
+  )
     issues.push({
       path: pointer(path, 'name'),
       message: `is required: 1 to ${METRIC_LIMITS.nameLength} of letters, digits, _ . : - /`,
@@ -27,17 +41,22 @@ export function parsePoint(raw: unknown, path: string, now: number, issues: Issu
     issues.push({ path: pointer(path, 'value'), message: 'is required: a finite number' })
   const outTags: Record<string, string> = {}
   if (tags !== undefined && tags !== null) {
-    if (!isPlainObject(tags)) issues.push({ path: pointer(path, 'tags'), message: 'must be an object of strings' })
+    if (!isPlainObject(tags))
+      issues.push({ path: pointer(path, 'tags'), message: 'must be an object of strings' })
     else {
       const keys = Object.keys(tags)
-      if (keys.length > METRIC_LIMITS.tags) issues.push({ path: pointer(path, 'tags'), message: `at most ${METRIC_LIMITS.tags} tags` })
+      if (keys.length > METRIC_LIMITS.tags)
+        issues.push({ path: pointer(path, 'tags'), message: `at most ${METRIC_LIMITS.tags} tags` })
       for (const k of keys) {
         const v = tags[k]
         const at = pointer(pointer(path, 'tags'), k)
         if (k.length === 0 || k.length > METRIC_LIMITS.tagKeyLength || isForbiddenKey(k))
           issues.push({ path: at, message: `tag keys are 1 to ${METRIC_LIMITS.tagKeyLength} characters` })
         else if (typeof v !== 'string' || v.length > METRIC_LIMITS.tagValueLength)
-          issues.push({ path: at, message: `must be a string of at most ${METRIC_LIMITS.tagValueLength} characters` })
+          issues.push({
+            path: at,
+            message: `must be a string of at most ${METRIC_LIMITS.tagValueLength} characters`,
+          })
         else outTags[k] = v
       }
     }
@@ -45,7 +64,11 @@ export function parsePoint(raw: unknown, path: string, now: number, issues: Issu
   let ts = now
   if (timestamp !== undefined && timestamp !== null) {
     const parsed = parseTimestamp(timestamp)
-    if (parsed === undefined) issues.push({ path: pointer(path, 'timestamp'), message: 'must be an RFC 3339 timestamp or epoch milliseconds' })
+    if (parsed === undefined)
+      issues.push({
+        path: pointer(path, 'timestamp'),
+        message: 'must be an RFC 3339 timestamp or epoch milliseconds',
+      })
     else ts = parsed
   }
   if (issues.length > before) return undefined

@@ -32,7 +32,12 @@ export class Lookups implements LookupSource {
     return this.#tables.has(table)
   }
 
-  async put(table: string, keyField: string, rows: Array<[string, Record<string, unknown>]>, at: number): Promise<void> {
+  async put(
+    table: string,
+    keyField: string,
+    rows: Array<[string, Record<string, unknown>]>,
+    at: number,
+  ): Promise<void> {
     await this.#store.putLookupTable(table, keyField, rows, at)
     this.#tables.set(table, new Map(rows))
   }

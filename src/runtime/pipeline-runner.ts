@@ -5,7 +5,13 @@ import type { LookupSource } from '../engine/stages/enrich.ts'
 import type { Event, WindowResult } from '../engine/types.ts'
 import type { EventLog } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
-import { type DeadLetterRecord, emptyStats, type MetricPoint, type PipelineStats, type Store } from '../stores/store.ts'
+import {
+  type DeadLetterRecord,
+  emptyStats,
+  type MetricPoint,
+  type PipelineStats,
+  type Store,
+} from '../stores/store.ts'
 import { resultEvent } from './result-shape.ts'
 
 export interface RunnerOptions {
@@ -85,7 +91,9 @@ export class PipelineRunner {
       this.#pipeline.restore(checkpoint.state)
     } else {
       this.#offset =
-        definition.startFrom === 'latest' ? log.endOffset(definition.sourceTopic) : log.startOffset(definition.sourceTopic)
+        definition.startFrom === 'latest'
+          ? log.endOffset(definition.sourceTopic)
+          : log.startOffset(definition.sourceTopic)
       await this.#checkpoint()
     }
     this.#lastCheckpoint = this.#o.clock()
@@ -131,7 +139,13 @@ export class PipelineRunner {
           this.#pipeline.process(batch.events, batch.appendedAt, out)
           for (let i = before; i < out.deadLetters.length; i++) {
             const d = out.deadLetters[i]
-            deadLetters.push({ id: `${batch.offset}:${i - before}`, reason: d.reason, detail: d.detail, event: d.event, at: batch.appendedAt })
+            deadLetters.push({
+              id: `${batch.offset}:${i - before}`,
+              reason: d.reason,
+              detail: d.detail,
+              event: d.event,
+              at: batch.appendedAt,
+            })
           }
           this.#offset = batch.offset + batch.events.length
         }
@@ -155,7 +169,13 @@ export class PipelineRunner {
     if (closed.length > 0 || out.results.length > 0) this.#dirtySinceCheckpoint = true
     const now = this.#o.clock()
     const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= this.#o.checkpointIntervalMs
-    if (closed.length === 0 && deadLetters.length === 0 && !due && out.records.length === 0 && out.results.length === 0)
+    if (
+      closed.length === 0 &&
+      deadLetters.length === 0 &&
+      !due &&
+      out.records.length === 0 &&
+      out.results.length === 0
+    )
       return
     await this.#o.store.commit(this.id, {
       results: closed,
@@ -175,7 +195,8 @@ export class PipelineRunner {
     const sink = this.definition.sinkTopic
     if (sink === null) return
     let events: Event[] = out.records
-    if (this.#pipeline.aggregate) events = out.results.map((r) => resultEvent(this.id, this.definition.name, r))
+    if (this.#pipeline.aggregate)
+      events = out.results.map((r) => resultEvent(this.id, this.definition.name, r))
     if (events.length > 0) await this.#o.log.append(sink, events.slice())
   }
 
@@ -184,9 +205,11 @@ export class PipelineRunner {
     const prefix = `pipeline.${this.definition.name}.`
     for (const r of results) {
       const tags: Record<string, string> = {}
-      if (r.key) for (const [k, v] of Object.entries(r.key)) tags[k] = typeof v === 'string' ? v : JSON.stringify(v)
+      if (r.key)
+        for (const [k, v] of Object.entries(r.key)) tags[k] = typeof v === 'string' ? v : JSON.stringify(v)
       for (const [name, value] of Object.entries(r.results)) {
-        if (value !== null && Number.isFinite(value)) points.push({ name: prefix + name, tags, value, timestamp: r.windowStart })
+        if (value !== null && Number.isFinite(value))
+          points.push({ name: prefix + name, tags, value, timestamp: r.windowStart })
       }
     }
     return points

@@ -14,8 +14,8 @@ import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
 import {
   emptyStats,
   type PipelineRecord,
-  PipelineStatus,
   type PipelineStats,
+  PipelineStatus,
   type ResultQuery,
   type Store,
 } from '../stores/store.ts'
@@ -78,7 +78,10 @@ export class Runtime {
     this.lookups = new Lookups(store)
     this.startedAt = this.clock()
     this.ingestRate = new RateMeter(this.clock)
-    this.#limits = { maxKeysPerWindow: options.config.maxKeysPerWindow, maxWindowsPerEvent: options.config.maxWindowsPerEvent }
+    this.#limits = {
+      maxKeysPerWindow: options.config.maxKeysPerWindow,
+      maxWindowsPerEvent: options.config.maxWindowsPerEvent,
+    }
   }
 
   static async open(options: RuntimeOptions): Promise<Runtime> {
@@ -96,7 +99,10 @@ export class Runtime {
     for (const record of await store.listPipelines()) {
       const parsed = parsePipeline(record.spec, runtime.#limits)
       if (!parsed.ok) {
-        logger.error({ pipeline: record.id, issues: parsed.issues }, 'stored pipeline no longer valid; marking failed')
+        logger.error(
+          { pipeline: record.id, issues: parsed.issues },
+          'stored pipeline no longer valid; marking failed',
+        )
         continue
       }
       const checkpoint = await store.loadCheckpoint(record.id)
@@ -131,7 +137,8 @@ export class Runtime {
       updatedAt: now,
     }
     const inserted = await this.store.insertPipeline(record)
-    if (!inserted.ok) return { ok: false, error: new AppError('conflict', `a pipeline named '${record.name}' exists`) }
+    if (!inserted.ok)
+      return { ok: false, error: new AppError('conflict', `a pipeline named '${record.name}' exists`) }
     this.#entries.set(record.id, {
       record,
       definition: parsed.value,
@@ -268,7 +275,12 @@ export class Runtime {
       }
     }
     if (q.state !== 'open') out.push(...(await this.store.queryResults(id, q)))
-    out.sort((a, b) => b.windowStart - a.windowStart || b.windowEnd - a.windowEnd || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0))
+    out.sort(
+      (a, b) =>
+        b.windowStart - a.windowStart ||
+        b.windowEnd - a.windowEnd ||
+        (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0),
+    )
     if (out.length > q.limit) out.length = q.limit
     return { ok: true, value: out }
   }
@@ -280,11 +292,16 @@ export class Runtime {
 
   // ---- ingestion ----
 
-  async ingest(raw: unknown[], topic: string | undefined): Promise<Outcome<{ accepted: number; topics: string[] }>> {
+  async ingest(
+    raw: unknown[],
+    topic: string | undefined,
+  ): Promise<Outcome<{ accepted: number; topics: string[] }>> {
     if (raw.length > this.config.maxBatch)
       return {
         ok: false,
-        error: validationError([{ path: '/events', message: `at most ${this.config.maxBatch} events per request` }]),
+        error: validationError([
+          { path: '/events', message: `at most ${this.config.maxBatch} events per request` },
+        ]),
       }
     const normalized = normalizeEvents(raw, this.clock(), this.#nextId)
     if (!normalized.ok) return { ok: false, error: validationError(normalized.issues) }
@@ -293,7 +310,12 @@ export class Runtime {
       if (e.runner && topics.includes(e.definition.sourceTopic) && e.runner.lag > this.config.maxLag)
         return {
           ok: false,
-          error: new AppError('overloaded', `pipeline '${e.record.name}' is ${e.runner.lag} events behind; retry later`, [], 1),
+          error: new AppError(
+            'overloaded',
+            `pipeline '${e.record.name}' is ${e.runner.lag} events behind; retry later`,
+            [],
+            1,
+          ),
         }
     }
     const events = normalized.events
@@ -302,7 +324,10 @@ export class Runtime {
         await Promise.all(topics.map((t) => this.log.append(t, events)))
       } catch (err) {
         this.logger.error({ err }, 'log append failed')
-        return { ok: false, error: new AppError('unavailable', 'the event log could not store the events', [], 5) }
+        return {
+          ok: false,
+          error: new AppError('unavailable', 'the event log could not store the events', [], 5),
+        }
       }
     }
     this.#ingested += events.length

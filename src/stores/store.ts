@@ -1,6 +1,11 @@
 import type { DeadLetterReason, Event, JsonValue, WindowResult } from '../engine/types.ts'
 
-export const PipelineStatus = { created: 'created', running: 'running', stopped: 'stopped', failed: 'failed' } as const
+export const PipelineStatus = {
+  created: 'created',
+  running: 'running',
+  stopped: 'stopped',
+  failed: 'failed',
+} as const
 export type PipelineStatus = (typeof PipelineStatus)[keyof typeof PipelineStatus]
 
 export interface PipelineRecord {
@@ -117,7 +122,12 @@ export interface Store {
   /** keeps the newest `keep` dead letters of a pipeline */
   trimDeadLetters(pipelineId: string, keep: number): Promise<void>
 
-  putLookupTable(name: string, keyField: string, rows: Array<[key: string, row: Record<string, unknown>]>, at: number): Promise<void>
+  putLookupTable(
+    name: string,
+    keyField: string,
+    rows: Array<[key: string, row: Record<string, unknown>]>,
+    at: number,
+  ): Promise<void>
   listLookupTables(): Promise<LookupTableInfo[]>
   loadLookupTable(name: string): Promise<Map<string, Record<string, unknown>> | undefined>
   deleteLookupTable(name: string): Promise<boolean>

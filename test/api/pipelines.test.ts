@@ -8,12 +8,23 @@ const spec = (name: string, extra: Record<string, unknown> = {}) => ({
   source_topic: 'orders',
   transformations: [
     { filter: { field: 'event_type', operator: 'eq', value: 'order' } },
-    { aggregate: { window_seconds: 60, functions: ['count', { sum: 'data.amount' }], group_by: ['data.region'] } },
+    {
+      aggregate: {
+        window_seconds: 60,
+        functions: ['count', { sum: 'data.amount' }],
+        group_by: ['data.region'],
+      },
+    },
   ],
   ...extra,
 })
 
-const order = (region: string, amount: number, ts: string) => ({ event_type: 'order', source: 'shop', data: { region, amount }, timestamp: ts })
+const order = (region: string, amount: number, ts: string) => ({
+  event_type: 'order',
+  source: 'shop',
+  data: { region, amount },
+  timestamp: ts,
+})
 
 test('create, list, get, start and stop (idempotent), delete; 404 and 409', async (t) => {
   const server = await startServer(t)
@@ -33,8 +44,10 @@ test('create, list, get, start and stop (idempotent), delete; 404 and 409', asyn
       ['b', 'running'],
     ],
   )
-  for (let i = 0; i < 2; i++) assert.equal((await server.call('POST', `/api/pipelines/${a.body.id}/start`)).body.status, 'running')
-  for (let i = 0; i < 2; i++) assert.equal((await server.call('POST', `/api/pipelines/${a.body.id}/stop`)).body.status, 'stopped')
+  for (let i = 0; i < 2; i++)
+    assert.equal((await server.call('POST', `/api/pipelines/${a.body.id}/start`)).body.status, 'running')
+  for (let i = 0; i < 2; i++)
+    assert.equal((await server.call('POST', `/api/pipelines/${a.body.id}/stop`)).body.status, 'stopped')
   const got = await server.call('GET', `/api/pipelines/${a.body.id}`)
   assert.equal(got.body.status, 'stopped')
   assert.deepEqual(got.body.transformations, spec('a').transformations)
@@ -66,7 +79,12 @@ test('window results by key with filters; late events in dead letters; a stopped
         order('eu', 10, '2026-11-26T10:00:05Z'),
         order('eu', 5, '2026-11-26T10:00:50Z'),
         order('us', 7, '2026-11-26T10:00:30Z'),
-        { event_type: 'refund', source: 'shop', data: { region: 'eu', amount: 99 }, timestamp: '2026-11-26T10:00:10Z' },
+        {
+          event_type: 'refund',
+          source: 'shop',
+          data: { region: 'eu', amount: 99 },
+          timestamp: '2026-11-26T10:00:10Z',
+        },
         order('us', 1, '2026-11-26T10:01:10Z'),
       ])
     ).status,
@@ -76,23 +94,65 @@ test('window results by key with filters; late events in dead letters; a stopped
   await ingest([order('eu', 1000, '2026-11-26T10:00:59Z')])
   const all = await eventually(async () => {
     const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body
-    return w.windows.length === 3 && (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.late === 1 ? w : undefined
+    return w.windows.length === 3 &&
+      (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.late === 1
+      ? w
+      : undefined
   })
   assert.deepEqual(all.windows, [
-    { window_start: '2026-11-26T10:01:00.000Z', window_end: '2026-11-26T10:02:00.000Z', key: { 'data.region': 'us' }, results: { count: 1, sum_data_amount: 1 }, closed: false },
-    { window_start: '2026-11-26T10:00:00.000Z', window_end: '2026-11-26T10:01:00.000Z', key: { 'data.region': 'eu' }, results: { count: 2, sum_data_amount: 15 }, closed: true },
-    { window_start: '2026-11-26T10:00:00.000Z', window_end: '2026-11-26T10:01:00.000Z', key: { 'data.region': 'us' }, results: { count: 1, sum_data_amount: 7 }, closed: true },
+    {
+      window_start: '2026-11-26T10:01:00.000Z',
+      window_end: '2026-11-26T10:02:00.000Z',
+      key: { 'data.region': 'us' },
+      results: { count: 1, sum_data_amount: 1 },
+      closed: false,
+    },
+    {
+      window_start: '2026-11-26T10:00:00.000Z',
+      window_end: '2026-11-26T10:01:00.000Z',
+      key: { 'data.region': 'eu' },
+      results: { count: 2, sum_data_amount: 15 },
+      closed: true,
+    },
+    {
+      window_start: '2026-11-26T10:00:00.000Z',
+      window_end: '2026-11-26T10:01:00.000Z',
+      key: { 'data.region': 'us' },
+      results: { count: 1, sum_data_amount: 7 },
+      closed: true,
+    },
   ])
   const euOnly = (await server.call('GET', `/api/pipelines/${p.id}/window?key.data.region=eu`)).body.windows
-  assert.deepEqual(euOnly.map((w: { key: unknown }) => w.key), [{ 'data.region': 'eu' }])
+  assert.deepEqual(
+    euOnly.map((w: { key: unknown }) => w.key),
+    [{ 'data.region': 'eu' }],
+  )
   assert.equal((await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows.length, 1)
-  assert.equal((await server.call('GET', `/api/pipelines/${p.id}/window?state=closed&limit=1`)).body.windows.length, 1)
-  assert.equal((await server.call('GET', `/api/pipelines/${p.id}/window?from=2026-11-26T10:01:00Z`)).body.windows.length, 1)
-  assert.equal((await server.call('GET', `/api/pipelines/${p.id}/window?to=2026-11-26T10:01:00Z`)).body.windows.length, 2)
+  assert.equal(
+    (await server.call('GET', `/api/pipelines/${p.id}/window?state=closed&limit=1`)).body.windows.length,
+    1,
+  )
+  assert.equal(
+    (await server.call('GET', `/api/pipelines/${p.id}/window?from=2026-11-26T10:01:00Z`)).body.windows.length,
+    1,
+  )
+  assert.equal(
+    (await server.call('GET', `/api/pipelines/${p.id}/window?to=2026-11-26T10:01:00Z`)).body.windows.length,
+    2,
+  )
   const stats = (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats
   assert.deepEqual(
     { ...stats, watermark: undefined },
-    { events_in: 6, events_out: 4, filtered: 1, late: 1, errors: 0, results: 2, lag: 0, watermark: undefined },
+    {
+      events_in: 6,
+      events_out: 4,
+      filtered: 1,
+      late: 1,
+      errors: 0,
+      results: 2,
+      lag: 0,
+      watermark: undefined,
+    },
   )
   const dead = (await server.call('GET', `/api/pipelines/${p.id}/dead-letters`)).body
   assert.equal(dead.dead_letters.length, 1)
@@ -103,7 +163,9 @@ test('window results by key with filters; late events in dead letters; a stopped
   // stop keeps the open window; start resumes it
   await server.call('POST', `/api/pipelines/${p.id}/stop`)
   assert.deepEqual(
-    (await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows.map((w: { results: unknown }) => w.results),
+    (await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows.map(
+      (w: { results: unknown }) => w.results,
+    ),
     [{ count: 1, sum_data_amount: 1 }],
   )
   await ingest([order('us', 2, '2026-11-26T10:01:20Z')]) // no running pipeline: reaches nobody
@@ -113,10 +175,13 @@ test('window results by key with filters; late events in dead letters; a stopped
     const w = (await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows
     return w[0]?.results.count === 2 ? w : undefined
   })
-  assert.deepEqual((await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows[0].results, {
-    count: 2,
-    sum_data_amount: 4,
-  })
+  assert.deepEqual(
+    (await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows[0].results,
+    {
+      count: 2,
+      sum_data_amount: 4,
+    },
+  )
 })
 
 test('restart: pipelines, status, open windows and closed results survive; a running pipeline runs again', async (t) => {
@@ -128,7 +193,9 @@ test('restart: pipelines, status, open windows and closed results survive; a run
   await server.call('POST', '/api/events/ingest', {
     events: [order('eu', 1, '2026-11-26T10:00:01Z'), order('eu', 2, '2026-11-26T10:01:01Z')],
   })
-  await eventually(async () => ((await server.call('GET', `/api/pipelines/${running.id}`)).body.stats.results === 1 ? true : undefined))
+  await eventually(async () =>
+    (await server.call('GET', `/api/pipelines/${running.id}`)).body.stats.results === 1 ? true : undefined,
+  )
   await server.close()
 
   server = await startServer(t, { dataDir, clock: clock.now })

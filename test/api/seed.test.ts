@@ -40,7 +40,16 @@ test("the seed README's examples run unchanged, and a window later the count is 
   assert.deepEqual(p.transformation, { aggregate: { window_seconds: 60, function: { count: null } } })
   assert.equal(p.status, 'created')
   assert.match(p.id, /^[0-9a-f-]{36}$/)
-  assert.deepEqual(p.stats, { events_in: 0, events_out: 0, filtered: 0, late: 0, errors: 0, results: 0, lag: 0, watermark: null })
+  assert.deepEqual(p.stats, {
+    events_in: 0,
+    events_out: 0,
+    filtered: 0,
+    late: 0,
+    errors: 0,
+    results: 0,
+    lag: 0,
+    watermark: null,
+  })
 
   const started = await server.call('POST', `/api/pipelines/${p.id}/start`)
   assert.equal(started.status, 200)
@@ -58,7 +67,13 @@ test("the seed README's examples run unchanged, and a window later the count is 
     return w.body.windows[0]?.results.count === sent ? w.body : undefined
   })
   assert.deepEqual(open.windows, [
-    { window_start: '2026-11-26T10:00:00.000Z', window_end: '2026-11-26T10:01:00.000Z', key: null, results: { count: sent }, closed: false },
+    {
+      window_start: '2026-11-26T10:00:00.000Z',
+      window_end: '2026-11-26T10:01:00.000Z',
+      key: null,
+      results: { count: sent },
+      closed: false,
+    },
   ])
 
   // a window later (+ the 5 s idle timeout): the window closes on its own and keeps the count
@@ -85,8 +100,15 @@ test("the seed README's examples run unchanged, and a window later the count is 
     results: { count: sent },
     closed: true,
   })
-  const series = await server.call('GET', '/api/metrics?name=pipeline.user-analytics.count&from=2026-11-26T09:00:00Z&to=2026-11-26T11:00:00Z&step=1m&agg=sum')
+  const series = await server.call(
+    'GET',
+    '/api/metrics?name=pipeline.user-analytics.count&from=2026-11-26T09:00:00Z&to=2026-11-26T11:00:00Z&step=1m&agg=sum',
+  )
   assert.deepEqual(series.body.series, [
-    { name: 'pipeline.user-analytics.count', tags: {}, points: [{ timestamp: '2026-11-26T10:00:00.000Z', value: sent }] },
+    {
+      name: 'pipeline.user-analytics.count',
+      tags: {},
+      points: [{ timestamp: '2026-11-26T10:00:00.000Z', value: sent }],
+    },
   ])
 })

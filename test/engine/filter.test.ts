@@ -83,13 +83,25 @@ test('bad conditions are reported with their paths', () => {
   assert.deepEqual(problems({ field: 'x', operator: 'like', value: 1 }), [
     '/filter/operator must be one of: eq, ne, gt, gte, lt, lte, in, not_in, contains, starts_with, ends_with, regex, exists, not_exists',
   ])
-  assert.match(problems({ field: 'x', operator: 'regex', value: '(' })[0], /^\/filter\/value is not a valid regular expression/)
+  assert.match(
+    problems({ field: 'x', operator: 'regex', value: '(' })[0],
+    /^\/filter\/value is not a valid regular expression/,
+  )
   assert.match(problems({ field: 'x', operator: 'regex', value: 'a'.repeat(2000) })[0], /at most 1000/)
-  assert.match(problems({ field: 'data.__proto__.x', operator: 'exists' })[0], /^\/filter\/field must not contain '__proto__'/)
+  assert.match(
+    problems({ field: 'data.__proto__.x', operator: 'exists' })[0],
+    /^\/filter\/field must not contain '__proto__'/,
+  )
   assert.match(problems({ field: 'constructor', operator: 'exists' })[0], /constructor/)
   assert.match(problems({ field: 'x', operator: 'in', value: 'a' })[0], /^\/filter\/value must be an array/)
   assert.match(problems({ field: 'x', operator: 'exists', value: 1 })[0], /must be absent/)
   assert.match(problems({ all: [] })[0], /^\/filter\/all must be a non-empty array/)
-  assert.match(problems({ all: [{ field: 'x', operator: 'eq', value: {} }] })[0], /^\/filter\/all\/0\/value must be a string/)
-  assert.match(problems({ field: 'x', operator: 'eq', value: 1, extra: 2 })[0], /^\/filter\/extra unknown field/)
+  assert.match(
+    problems({ all: [{ field: 'x', operator: 'eq', value: {} }] })[0],
+    /^\/filter\/all\/0\/value must be a string/,
+  )
+  assert.match(
+    problems({ field: 'x', operator: 'eq', value: 1, extra: 2 })[0],
+    /^\/filter\/extra unknown field/,
+  )
 })

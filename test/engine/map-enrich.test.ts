@@ -16,7 +16,11 @@ const base = (): Event => ({
 test('map renames, sets and removes without touching its input', () => {
   const issues = new Issues()
   const spec = parseMap(
-    { mappings: { 'data.user_id': 'data.user', page: 'path', event_type: 'data.kind' }, set: { 'data.v': 2, 'data.o.k': 'x' }, remove: ['data.meta.ip'] },
+    {
+      mappings: { 'data.user_id': 'data.user', page: 'path', event_type: 'data.kind' },
+      set: { 'data.v': 2, 'data.o.k': 'x' },
+      remove: ['data.meta.ip'],
+    },
     '/map',
     issues,
   )
@@ -30,7 +34,11 @@ test('map renames, sets and removes without touching its input', () => {
 
 test('map rejects top-level targets and prototype paths', () => {
   const issues = new Issues()
-  parseMap({ mappings: { 'data.a': 'event_type' }, set: { 'data.__proto__.x': 1 }, remove: ['source'] }, '/map', issues)
+  parseMap(
+    { mappings: { 'data.a': 'event_type' }, set: { 'data.__proto__.x': 1 }, remove: ['source'] },
+    '/map',
+    issues,
+  )
   assert.deepEqual(
     issues.list.map((i) => i.path),
     ['/map/mappings/data.a', '/map/set/data.__proto__.x', '/map/remove/0'],
@@ -42,7 +50,11 @@ test('enrich joins rows and honours on_missing', () => {
   const lookups = { get: (table: string, key: string) => (table === 'users' ? rows.get(key) : undefined) }
   const make = (on_missing: string) => {
     const issues = new Issues()
-    const spec = parseEnrich({ table: 'users', key_field: 'data.user_id', target_field: 'data.user', on_missing }, '/e', issues)
+    const spec = parseEnrich(
+      { table: 'users', key_field: 'data.user_id', target_field: 'data.user', on_missing },
+      '/e',
+      issues,
+    )
     assert.ok(spec, JSON.stringify(issues.list))
     return compileEnrich(spec, lookups)
   }

@@ -72,34 +72,76 @@ test('window kinds: hopping and session, with their bounds', () => {
     sizeMs: 60_000,
     slideMs: 10_000,
   })
-  assert.deepEqual(aggregate({ session_gap_seconds: 30, function: 'count' }).window, { kind: 'session', gapMs: 30_000 })
-  const agg = (a: Record<string, unknown>) => ({ name: 'p', source_topic: 't', transformation: { aggregate: a } })
-  assert.deepEqual(issues(agg({ window_seconds: 0, function: 'count' })), ['/transformation/aggregate/window_seconds must be > 0'])
-  assert.deepEqual(issues(agg({ window_seconds: -5, function: 'count' })), ['/transformation/aggregate/window_seconds must be > 0'])
+  assert.deepEqual(aggregate({ session_gap_seconds: 30, function: 'count' }).window, {
+    kind: 'session',
+    gapMs: 30_000,
+  })
+  const agg = (a: Record<string, unknown>) => ({
+    name: 'p',
+    source_topic: 't',
+    transformation: { aggregate: a },
+  })
+  assert.deepEqual(issues(agg({ window_seconds: 0, function: 'count' })), [
+    '/transformation/aggregate/window_seconds must be > 0',
+  ])
+  assert.deepEqual(issues(agg({ window_seconds: -5, function: 'count' })), [
+    '/transformation/aggregate/window_seconds must be > 0',
+  ])
   assert.deepEqual(issues(agg({ window_seconds: 10, slide_seconds: 20, function: 'count' })), [
     '/transformation/aggregate/slide_seconds must be <= window_seconds',
   ])
-  assert.match(issues(agg({ window_seconds: 3600, slide_seconds: 1, function: 'count' }))[0], /windows per event/)
-  assert.match(issues(agg({ window_seconds: 10, session_gap_seconds: 5, function: 'count' }))[0], /takes no window_seconds/)
+  assert.match(
+    issues(agg({ window_seconds: 3600, slide_seconds: 1, function: 'count' }))[0],
+    /windows per event/,
+  )
+  assert.match(
+    issues(agg({ window_seconds: 10, session_gap_seconds: 5, function: 'count' }))[0],
+    /takes no window_seconds/,
+  )
   assert.match(issues(agg({ function: 'count' }))[0], /window_seconds is required/)
   assert.match(issues(agg({ window_seconds: 10 }))[0], /function is required/)
   assert.match(issues(agg({ window_seconds: 10, function: { median: 'x' } }))[0], /unknown function 'median'/)
   assert.match(issues(agg({ window_seconds: 10, function: { sum: null } }))[0], /'sum' needs a field/)
-  assert.match(issues(agg({ window_seconds: 10, function: { percentile: { field: 'x', q: 2 } } }))[0], /q must be a number in \[0, 1\]/)
-  assert.match(issues(agg({ window_seconds: 10, functions: ['count', { count: null }] }))[0], /two functions are named 'count'/)
-  assert.match(issues(agg({ window_seconds: 10, function: 'count', emit: 'sometimes' }))[0], /emit must be one of/)
-  assert.match(issues(agg({ window_seconds: 10, function: 'count', windw: 1 }))[0], /^\/transformation\/aggregate\/windw unknown field/)
+  assert.match(
+    issues(agg({ window_seconds: 10, function: { percentile: { field: 'x', q: 2 } } }))[0],
+    /q must be a number in \[0, 1\]/,
+  )
+  assert.match(
+    issues(agg({ window_seconds: 10, functions: ['count', { count: null }] }))[0],
+    /two functions are named 'count'/,
+  )
+  assert.match(
+    issues(agg({ window_seconds: 10, function: 'count', emit: 'sometimes' }))[0],
+    /emit must be one of/,
+  )
+  assert.match(
+    issues(agg({ window_seconds: 10, function: 'count', windw: 1 }))[0],
+    /^\/transformation\/aggregate\/windw unknown field/,
+  )
 })
 
 test('pipeline-level problems name their fields', () => {
   assert.deepEqual(issues({ source_topic: 't' })[0].split(' ')[0], '/name')
   assert.match(issues({ name: 'p', source_topic: 'bad topic!' })[0], /^\/source_topic must be a topic name/)
-  assert.match(issues({ name: 'p', source_topic: 't', transformation: { reduce: {} } })[0], /unknown transformation 'reduce'/)
   assert.match(
-    issues({ name: 'p', source_topic: 't', transformations: [{ aggregate: { window_seconds: 1, function: 'count' } }, { filter: { field: 'x', operator: 'exists' } }] })[0],
+    issues({ name: 'p', source_topic: 't', transformation: { reduce: {} } })[0],
+    /unknown transformation 'reduce'/,
+  )
+  assert.match(
+    issues({
+      name: 'p',
+      source_topic: 't',
+      transformations: [
+        { aggregate: { window_seconds: 1, function: 'count' } },
+        { filter: { field: 'x', operator: 'exists' } },
+      ],
+    })[0],
     /aggregate must be the last transformation/,
   )
-  assert.match(issues({ name: 'p', source_topic: 't', transformation: { filter: {} }, transformations: [] })[0], /either transformation or transformations/)
+  assert.match(
+    issues({ name: 'p', source_topic: 't', transformation: { filter: {} }, transformations: [] })[0],
+    /either transformation or transformations/,
+  )
   assert.match(issues({ name: 'p', source_topic: 't', sink_topic: 't' })[0], /must differ from source_topic/)
   assert.match(issues({ name: 'p', source_topic: 't', __proto__x: 1 })[0], /^\/__proto__x unknown field/)
   assert.match(issues([])[0], /must be an object/)

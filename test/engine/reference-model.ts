@@ -45,7 +45,8 @@ function keyOf(spec: AggregateSpec, e: Event): string {
 export function expectedResults(spec: AggregateSpec, events: Event[]): Record<string, number | null> {
   const out: Record<string, number | null> = {}
   for (const f of spec.functions) {
-    const values = f.field === null ? [] : events.map((e) => f.field!.get(e)).filter((v) => v !== undefined && v !== null)
+    const values =
+      f.field === null ? [] : events.map((e) => f.field!.get(e)).filter((v) => v !== undefined && v !== null)
     const nums = values as number[]
     const sorted = [...nums].sort((a, b) => a - b)
     const sum = nums.reduce((a, b) => a + b, 0)
@@ -113,7 +114,9 @@ export function runReference(spec: AggregateSpec, ops: Op[]): RefOutput {
           if (f.field === null || f.value === 'present') continue
           const v = f.field.get(e)
           if (v === undefined || v === null) unusable ??= 'missing_field'
-          else if (f.value === 'number' ? typeof v !== 'number' : !['string', 'number', 'boolean'].includes(typeof v))
+          else if (
+            f.value === 'number' ? typeof v !== 'number' : !['string', 'number', 'boolean'].includes(typeof v)
+          )
             unusable ??= 'type_mismatch'
         }
         if (unusable) {

@@ -75,7 +75,13 @@ function randomOps(r: Rng): Op[] {
       if (r.chance(0.5)) data.tag = 'x'
       if (r.chance(0.03)) delete data.amount
       if (r.chance(0.03)) data.latency = 'slow'
-      events.push({ id: `e${id++}`, event_type: r.pick(['view', 'click']), source: 'test', timestamp: ts, data })
+      events.push({
+        id: `e${id++}`,
+        event_type: r.pick(['view', 'click']),
+        source: 'test',
+        timestamp: ts,
+        data,
+      })
     }
     ops.push({ kind: 'batch', arrival, events })
     if (r.chance(0.2)) ops.push({ kind: 'advance', now: arrival + r.int(0, 8000) })
@@ -90,7 +96,11 @@ function engineKey(r: WindowResult): string {
   return JSON.stringify(r.key === null ? [] : Object.values(r.key))
 }
 
-function assertResultsClose(actual: Record<string, number | null>, expected: Record<string, number | null>, where: string) {
+function assertResultsClose(
+  actual: Record<string, number | null>,
+  expected: Record<string, number | null>,
+  where: string,
+) {
   assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort(), where)
   for (const [name, want] of Object.entries(expected)) {
     const got = actual[name]
@@ -100,7 +110,10 @@ function assertResultsClose(actual: Record<string, number | null>, expected: Rec
     }
     // percentiles: DDSketch's relative accuracy; sums and averages: float order differs after merges
     const tolerance = /^p\d/.test(name) ? 0.01 : 1e-9
-    assert.ok(Math.abs(got - want) <= tolerance * Math.abs(want) + 1e-9, `${where} ${name}: got ${got}, want ${want}`)
+    assert.ok(
+      Math.abs(got - want) <= tolerance * Math.abs(want) + 1e-9,
+      `${where} ${name}: got ${got}, want ${want}`,
+    )
   }
 }
 
@@ -170,7 +183,11 @@ describe('window operator against the brute-force reference', () => {
             assertResultsClose(u.results, ref.results, `${where}: update after op ${i}`)
           }
         })
-      } else assert.ok(actual.updates.every((u) => u.length === 0), `${where}: final emits no updates`)
+      } else
+        assert.ok(
+          actual.updates.every((u) => u.length === 0),
+          `${where}: final emits no updates`,
+        )
     }
     assert.ok(kinds.tumbling > 50 && kinds.hopping > 50 && kinds.session > 50, JSON.stringify(kinds))
     // the generator reaches every path: late events, bad values, updates, many windows

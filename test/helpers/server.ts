@@ -49,7 +49,8 @@ export async function startServer(
     const init: RequestInit = { method, headers: { ...headers } }
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body)
-      if (!('content-type' in headers)) (init.headers as Record<string, string>)['content-type'] = 'application/json'
+      if (!('content-type' in headers))
+        (init.headers as Record<string, string>)['content-type'] = 'application/json'
     }
     const res = await fetch(url + path, init)
     const text = await res.text()
@@ -63,7 +64,11 @@ export async function startServer(
 }
 
 /** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 5_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 5_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()

@@ -8,7 +8,13 @@ import { silentLogger } from '../../src/logger.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
 const events = (from: number, n: number): Event[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `e${from + i}`, event_type: 't', source: 's', timestamp: from + i, data: { i: from + i } }))
+  Array.from({ length: n }, (_, i) => ({
+    id: `e${from + i}`,
+    event_type: 't',
+    source: 's',
+    timestamp: from + i,
+    data: { i: from + i },
+  }))
 
 const open = (dir: string, cacheEvents = 1_000) =>
   new EmbeddedLog({ dir, fsync: 'batch', cacheEvents, logger: silentLogger() })
@@ -16,7 +22,11 @@ const open = (dir: string, cacheEvents = 1_000) =>
 test('concurrent appends get consecutive offsets, read back in order, also from disk after reopen', async (t) => {
   const dir = tempDir(t)
   const log = open(dir, 10)
-  const results = await Promise.all([log.append('a', events(0, 5)), log.append('a', events(5, 3)), log.append('b', events(0, 2))])
+  const results = await Promise.all([
+    log.append('a', events(0, 5)),
+    log.append('a', events(5, 3)),
+    log.append('b', events(0, 2)),
+  ])
   assert.deepEqual(
     results.map((r) => [r.topic, r.offset, r.count]),
     [

@@ -4,7 +4,10 @@ import type { WindowResult } from '../../src/engine/types.ts'
 import type { PipelineRecord, Store } from '../../src/stores/store.ts'
 
 /** The contract every store passes (SQLite now; PostgreSQL joins with one line). */
-export function storeContract(name: string, newStore: (t: import('node:test').TestContext) => Promise<Store>): void {
+export function storeContract(
+  name: string,
+  newStore: (t: import('node:test').TestContext) => Promise<Store>,
+): void {
   const record = (id: string, name: string): PipelineRecord => ({
     id,
     name,
@@ -33,8 +36,20 @@ export function storeContract(name: string, newStore: (t: import('node:test').Te
     assert.deepEqual(got?.spec, { name: 'one', source_topic: 't' })
     await store.commit('a', {
       results: [result(0, 'u1', 3)],
-      deadLetters: [{ id: '0:0', reason: 'late', detail: 'x', event: { id: 'e', event_type: 't', source: 's', timestamp: 1, data: {} }, at: 1 }],
-      checkpoint: { offset: 10, state: { v: 1 }, stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 } },
+      deadLetters: [
+        {
+          id: '0:0',
+          reason: 'late',
+          detail: 'x',
+          event: { id: 'e', event_type: 't', source: 's', timestamp: 1, data: {} },
+          at: 1,
+        },
+      ],
+      checkpoint: {
+        offset: 10,
+        state: { v: 1 },
+        stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 },
+      },
     })
     await store.deletePipeline('a')
     assert.equal(await store.getPipeline('a'), undefined)
@@ -45,7 +60,10 @@ export function storeContract(name: string, newStore: (t: import('node:test').Te
 
   test(`${name}: results upsert by window and key (replays do not duplicate), filter and order`, async (t) => {
     const store = await newStore(t)
-    await store.commit('p', { results: [result(0, 'u1', 1), result(60_000, 'u1', 2), result(60_000, 'u2', 5)], deadLetters: [] })
+    await store.commit('p', {
+      results: [result(0, 'u1', 1), result(60_000, 'u1', 2), result(60_000, 'u2', 5)],
+      deadLetters: [],
+    })
     await store.commit('p', { results: [result(60_000, 'u1', 2)], deadLetters: [] })
     const all = await store.queryResults('p', { limit: 10 })
     assert.deepEqual(
@@ -66,8 +84,14 @@ export function storeContract(name: string, newStore: (t: import('node:test').Te
     const store = await newStore(t)
     const ev = (i: number) => ({ id: `e${i}`, event_type: 't', source: 's', timestamp: i, data: {} })
     for (let i = 0; i < 5; i++)
-      await store.commit('p', { results: [], deadLetters: [{ id: `${i}:0`, reason: 'late', detail: `d${i}`, event: ev(i), at: i }] })
-    await store.commit('p', { results: [], deadLetters: [{ id: '4:0', reason: 'late', detail: 'again', event: ev(4), at: 4 }] })
+      await store.commit('p', {
+        results: [],
+        deadLetters: [{ id: `${i}:0`, reason: 'late', detail: `d${i}`, event: ev(i), at: i }],
+      })
+    await store.commit('p', {
+      results: [],
+      deadLetters: [{ id: '4:0', reason: 'late', detail: 'again', event: ev(4), at: 4 }],
+    })
     let letters = await store.listDeadLetters('p', 10)
     assert.deepEqual(
       letters.map((d) => d.detail),
@@ -80,16 +104,30 @@ export function storeContract(name: string, newStore: (t: import('node:test').Te
       ['e4', 'e3'],
     )
     const stats = { events_in: 9, events_out: 8, filtered: 1, late: 0, errors: 0, results: 2 }
-    await store.commit('p', { results: [], deadLetters: [], checkpoint: { offset: 42, state: { w: [1, 2] }, stats } })
+    await store.commit('p', {
+      results: [],
+      deadLetters: [],
+      checkpoint: { offset: 42, state: { w: [1, 2] }, stats },
+    })
     assert.deepEqual(await store.loadCheckpoint('p'), { offset: 42, state: { w: [1, 2] }, stats })
   })
 
   test(`${name}: lookup tables are replaced whole and listed`, async (t) => {
     const store = await newStore(t)
-    await store.putLookupTable('users', 'id', [['1', { id: '1', n: 'a' }], ['2', { id: '2', n: 'b' }]], 10)
+    await store.putLookupTable(
+      'users',
+      'id',
+      [
+        ['1', { id: '1', n: 'a' }],
+        ['2', { id: '2', n: 'b' }],
+      ],
+      10,
+    )
     await store.putLookupTable('users', 'id', [['3', { id: '3', n: 'c' }]], 20)
     assert.deepEqual([...((await store.loadLookupTable('users')) ?? new Map()).keys()], ['3'])
-    assert.deepEqual(await store.listLookupTables(), [{ name: 'users', keyField: 'id', rows: 1, updatedAt: 20 }])
+    assert.deepEqual(await store.listLookupTables(), [
+      { name: 'users', keyField: 'id', rows: 1, updatedAt: 20 },
+    ])
     assert.equal(await store.deleteLookupTable('users'), true)
     assert.equal(await store.deleteLookupTable('users'), false)
     assert.equal(await store.loadLookupTable('users'), undefined)
@@ -114,19 +152,71 @@ export function storeContract(name: string, newStore: (t: import('node:test').Te
       ],
     )
     const q = async (agg: 'avg' | 'sum' | 'min' | 'max' | 'count' | 'last', tags = { host: 'a' }) => {
-      const r = await store.queryMetrics({ name: 'cpu', tags, from: 0, to: 240_000, stepMs: 60_000, agg, maxPoints: 100 })
+      const r = await store.queryMetrics({
+        name: 'cpu',
+        tags,
+        from: 0,
+        to: 240_000,
+        stepMs: 60_000,
+        agg,
+        maxPoints: 100,
+      })
       assert.ok(Array.isArray(r))
       return r.map((s) => s.points.map((p) => [p.timestamp, p.value]))
     }
     // the empty bucket at 120 000 is left out; the point at 59 999 is in the first bucket, 60 000 in the second
-    assert.deepEqual(await q('avg'), [[[0, 2], [60_000, 10], [180_000, 4]]])
-    assert.deepEqual(await q('sum'), [[[0, 4], [60_000, 10], [180_000, 4]]])
-    assert.deepEqual(await q('min'), [[[0, 1], [60_000, 10], [180_000, 4]]])
-    assert.deepEqual(await q('max'), [[[0, 3], [60_000, 10], [180_000, 4]]])
-    assert.deepEqual(await q('count'), [[[0, 2], [60_000, 1], [180_000, 1]]])
-    assert.deepEqual(await q('last'), [[[0, 3], [60_000, 10], [180_000, 4]]])
+    assert.deepEqual(await q('avg'), [
+      [
+        [0, 2],
+        [60_000, 10],
+        [180_000, 4],
+      ],
+    ])
+    assert.deepEqual(await q('sum'), [
+      [
+        [0, 4],
+        [60_000, 10],
+        [180_000, 4],
+      ],
+    ])
+    assert.deepEqual(await q('min'), [
+      [
+        [0, 1],
+        [60_000, 10],
+        [180_000, 4],
+      ],
+    ])
+    assert.deepEqual(await q('max'), [
+      [
+        [0, 3],
+        [60_000, 10],
+        [180_000, 4],
+      ],
+    ])
+    assert.deepEqual(await q('count'), [
+      [
+        [0, 2],
+        [60_000, 1],
+        [180_000, 1],
+      ],
+    ])
+    assert.deepEqual(await q('last'), [
+      [
+        [0, 3],
+        [60_000, 10],
+        [180_000, 4],
+      ],
+    ])
     assert.equal((await q('sum', {} as { host: string })).length, 2)
-    const refused = await store.queryMetrics({ name: 'cpu', tags: {}, from: 0, to: 240_000, stepMs: 60_000, agg: 'avg', maxPoints: 3 })
+    const refused = await store.queryMetrics({
+      name: 'cpu',
+      tags: {},
+      from: 0,
+      to: 240_000,
+      stepMs: 60_000,
+      agg: 'avg',
+      maxPoints: 3,
+    })
     assert.deepEqual(refused, { tooMany: 5 })
     assert.equal(await store.deleteMetricsBefore(60_000), 3)
     assert.equal((await store.listSeries(10, 0)).total, 1)

@@ -1,4 +1,3 @@
-import type { Server } from '../server-type.ts'
 import Type from 'typebox'
 import { TOPIC_PATTERN } from '../../engine/pipeline-spec.ts'
 import { isPlainObject } from '../../engine/types.ts'
@@ -6,6 +5,7 @@ import { validationError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { respond, sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
+import type { Server } from '../server-type.ts'
 
 export const IngestBody = Type.Object(
   {
@@ -45,14 +45,27 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
     },
     async (request, reply) => {
       const body = request.body
-      if (!isPlainObject(body)) return sendError(reply, validationError([{ path: '/', message: 'must be an object {"events":[…]}' }]))
+      if (!isPlainObject(body))
+        return sendError(reply, validationError([{ path: '/', message: 'must be an object {"events":[…]}' }]))
       for (const key of Object.keys(body))
         if (key !== 'events' && key !== 'topic')
-          return sendError(reply, validationError([{ path: `/${key}`, message: 'unknown field (expected events, topic)' }]))
-      if (!Array.isArray(body.events)) return sendError(reply, validationError([{ path: '/events', message: 'is required: an array of events' }]))
+          return sendError(
+            reply,
+            validationError([{ path: `/${key}`, message: 'unknown field (expected events, topic)' }]),
+          )
+      if (!Array.isArray(body.events))
+        return sendError(
+          reply,
+          validationError([{ path: '/events', message: 'is required: an array of events' }]),
+        )
       const topic = body.topic
       if (topic !== undefined && (typeof topic !== 'string' || !TOPIC_PATTERN.test(topic)))
-        return sendError(reply, validationError([{ path: '/topic', message: 'must be a topic name: 1 to 249 of letters, digits, . _ -' }]))
+        return sendError(
+          reply,
+          validationError([
+            { path: '/topic', message: 'must be a topic name: 1 to 249 of letters, digits, . _ -' },
+          ]),
+        )
       return respond(reply, await runtime.ingest(body.events, topic as string | undefined), (v) => v)
     },
   )

@@ -1,7 +1,7 @@
-import type { Server } from '../server-type.ts'
 import Type from 'typebox'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { VERSION } from '../../version.ts'
+import type { Server } from '../server-type.ts'
 import { pipelineJson } from './pipelines.ts'
 
 export function healthRoutes(app: Server, runtime: Runtime): void {
@@ -11,7 +11,9 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
       schema: {
         summary: 'Health check',
         tags: ['health'],
-        response: { 200: Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() }) },
+        response: {
+          200: Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() }),
+        },
       },
       config: { role: 'public' },
     },

@@ -1,4 +1,3 @@
-import type { Server } from '../server-type.ts'
 import Type from 'typebox'
 import { Issues, pointer, safeKeys } from '../../engine/check.ts'
 import { parseFieldPath, readPath } from '../../engine/fields.ts'
@@ -9,12 +8,17 @@ import { parseCsv } from '../../lookups/csv.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
+import type { Server } from '../server-type.ts'
 
 const TableParams = Type.Object({ table: Type.String({ pattern: TABLE_NAME.source }) })
 const MAX_ROWS = 1_000_000
 
 /** Checks rows and extracts each one's key (a string, number or boolean at `keyField`). */
-function keyedRows(rows: unknown, keyField: string, issues: Issues): Array<[string, Record<string, unknown>]> {
+function keyedRows(
+  rows: unknown,
+  keyField: string,
+  issues: Issues,
+): Array<[string, Record<string, unknown>]> {
   const out: Array<[string, Record<string, unknown>]> = []
   if (!Array.isArray(rows) || rows.length > MAX_ROWS) {
     issues.add('/rows', `must be an array of at most ${MAX_ROWS} objects`)
@@ -22,14 +26,21 @@ function keyedRows(rows: unknown, keyField: string, issues: Issues): Array<[stri
   }
   const field = parseFieldPath(keyField)
   const segments = field.ok ? keyField.split('.') : []
-  rows.forEach((row, i) => {
-    if (issues.list.length > 20) return
-    if (!isPlainObject(row)) return issues.add(pointer('/rows', i), 'must be an object')
+  for (let i = 0; i < rows.length && issues.list.length <= 20; i++) {
+    const row: unknown = rows[i]
+    if (!isPlainObject(row)) {
+      issues.add(pointer('/rows', i), 'must be an object')
+      continue
+    }
     safeKeys(row, pointer('/rows', i), issues)
     const key = lookupKey(readPath(row, segments))
-    if (key === undefined) issues.add(pointer(pointer('/rows', i), keyField), 'the key field is missing or not a string, number or boolean')
+    if (key === undefined)
+      issues.add(
+        pointer(pointer('/rows', i), keyField),
+        'the key field is missing or not a string, number or boolean',
+      )
     else out.push([key, row])
-  })
+  }
   return out
 }
 
@@ -40,7 +51,8 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     '/api/lookups/:table',
     {
       schema: {
-        summary: 'Replace a lookup table: JSON {"key":"id","rows":[…]} or text/csv with a header line and ?key=id',
+        summary:
+          'Replace a lookup table: JSON {"key":"id","rows":[…]} or text/csv with a header line and ?key=id',
         tags: ['lookups'],
         params: TableParams,
         querystring: Type.Object({ key: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })) }),
@@ -60,21 +72,32 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     async (request, reply) => {
       const { table } = request.params as { table: string }
       if (!TABLE_NAME.test(table))
-        return sendError(reply, validationError([{ path: '/params/table', message: 'must be letters, digits, _ . - (at most 128)' }]))
+        return sendError(
+          reply,
+          validationError([
+            { path: '/params/table', message: 'must be letters, digits, _ . - (at most 128)' },
+          ]),
+        )
       const issues = new Issues()
       let keyField: string
       let rawRows: unknown
       if (typeof request.body === 'string') {
         const key = (request.query as { key?: unknown }).key
-        if (typeof key !== 'string' || !parseFieldPath(key).ok) return sendError(reply, validationError([{ path: '/querystring/key', message: 'is required with text/csv' }]))
+        if (typeof key !== 'string' || !parseFieldPath(key).ok)
+          return sendError(
+            reply,
+            validationError([{ path: '/querystring/key', message: 'is required with text/csv' }]),
+          )
         const parsed = parseCsv(request.body)
         if (!parsed.ok) return sendError(reply, validationError(parsed.issues))
         keyField = key
         rawRows = parsed.rows
       } else {
         const body = request.body
-        if (!isPlainObject(body)) return sendError(reply, validationError([{ path: '/', message: 'must be {"key":…,"rows":[…]}' }]))
-        for (const k of Object.keys(body)) if (k !== 'key' && k !== 'rows') issues.add(`/${k}`, 'unknown field (expected key, rows)')
+        if (!isPlainObject(body))
+          return sendError(reply, validationError([{ path: '/', message: 'must be {"key":…,"rows":[…]}' }]))
+        for (const k of Object.keys(body))
+          if (k !== 'key' && k !== 'rows') issues.add(`/${k}`, 'unknown field (expected key, rows)')
         if (typeof body.key !== 'string' || !parseFieldPath(body.key).ok) {
           issues.add('/key', 'is required: the name of the key field of each row')
           return sendError(reply, validationError(issues.list))

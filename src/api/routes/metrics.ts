@@ -1,4 +1,3 @@
-import type { Server } from '../server-type.ts'
 import Type from 'typebox'
 import type { Issue } from '../../engine/types.ts'
 import { isPlainObject } from '../../engine/types.ts'
@@ -8,6 +7,7 @@ import type { Runtime } from '../../runtime/runtime.ts'
 import { METRIC_AGGS, type MetricAgg, type MetricPoint } from '../../stores/store.ts'
 import { queryTime, sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
+import type { Server } from '../server-type.ts'
 
 const Point = Type.Object({
   name: Type.String({ maxLength: 256 }),
@@ -40,9 +40,13 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
       const points: MetricPoint[] = []
       if (isPlainObject(body) && 'metrics' in body) {
         const list = body.metrics
-        if (Object.keys(body).length !== 1) issues.push({ path: '/', message: 'a batch has only the field metrics' })
+        if (Object.keys(body).length !== 1)
+          issues.push({ path: '/', message: 'a batch has only the field metrics' })
         if (!Array.isArray(list) || list.length === 0 || list.length > runtime.config.maxBatch)
-          issues.push({ path: '/metrics', message: `must be an array of 1 to ${runtime.config.maxBatch} points` })
+          issues.push({
+            path: '/metrics',
+            message: `must be an array of 1 to ${runtime.config.maxBatch} points`,
+          })
         else
           for (let i = 0; i < list.length && issues.length < 20; i++) {
             const p = parsePoint(list[i], `/metrics/${i}`, now, issues)
@@ -76,14 +80,22 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
           },
           { additionalProperties: true, description: 'plus tag.<key>=<value> filters' },
         ),
-        response: { 200: Type.Unknown({ description: '{"total","series":[…]} or {"series":[{"name","tags","points"}]}' }), ...errors(400) },
+        response: {
+          200: Type.Unknown({
+            description: '{"total","series":[…]} or {"series":[{"name","tags","points"}]}',
+          }),
+          ...errors(400),
+        },
       },
       config: { role: 'read' },
     },
     async (request, reply) => {
       const q = request.query as Record<string, string | number | undefined>
       if (q.name === undefined) {
-        const { series, total } = await runtime.store.listSeries((q.limit as number) ?? 1_000, (q.offset as number) ?? 0)
+        const { series, total } = await runtime.store.listSeries(
+          (q.limit as number) ?? 1_000,
+          (q.offset as number) ?? 0,
+        )
         return {
           total,
           series: series.map((s) => ({
@@ -99,18 +111,26 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
       const from = queryTime(q.from as string | undefined)
       const to = queryTime(q.to as string | undefined)
       const issues: Issue[] = []
-      if (from === null) issues.push({ path: '/querystring/from', message: 'must be RFC 3339 or epoch milliseconds' })
-      if (to === null) issues.push({ path: '/querystring/to', message: 'must be RFC 3339 or epoch milliseconds' })
+      if (from === null)
+        issues.push({ path: '/querystring/from', message: 'must be RFC 3339 or epoch milliseconds' })
+      if (to === null)
+        issues.push({ path: '/querystring/to', message: 'must be RFC 3339 or epoch milliseconds' })
       const end = to ?? now + 1
       const start = from ?? end - 3_600_000
-      if (issues.length === 0 && start >= end) issues.push({ path: '/querystring/from', message: 'must be before to' })
+      if (issues.length === 0 && start >= end)
+        issues.push({ path: '/querystring/from', message: 'must be before to' })
       const stepMs = q.step === undefined ? 60_000 : parseStep(String(q.step))
-      if (stepMs === undefined) issues.push({ path: '/querystring/step', message: 'must be a duration: 60, 60s, 5m, 1h, 1d' })
+      if (stepMs === undefined)
+        issues.push({ path: '/querystring/step', message: 'must be a duration: 60, 60s, 5m, 1h, 1d' })
       else if ((end - start) / stepMs > MAX_BUCKETS)
-        issues.push({ path: '/querystring/step', message: `gives more than ${MAX_BUCKETS} buckets over this range; use a larger step` })
+        issues.push({
+          path: '/querystring/step',
+          message: `gives more than ${MAX_BUCKETS} buckets over this range; use a larger step`,
+        })
       if (issues.length > 0) return sendError(reply, validationError(issues))
       const tags: Record<string, string> = {}
-      for (const [k, v] of Object.entries(q)) if (k.startsWith('tag.') && typeof v === 'string') tags[k.slice(4)] = v
+      for (const [k, v] of Object.entries(q))
+        if (k.startsWith('tag.') && typeof v === 'string') tags[k.slice(4)] = v
       const result = await runtime.store.queryMetrics({
         name: q.name as string,
         tags,
@@ -123,9 +143,11 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
       if (!Array.isArray(result))
         return sendError(
           reply,
-          new AppError('validation_error', `the query would scan ${result.tooMany} points (at most ${MAX_SCAN}); narrow the range or the tags`, [
-            { path: '/querystring', message: 'too many points' },
-          ]),
+          new AppError(
+            'validation_error',
+            `the query would scan ${result.tooMany} points (at most ${MAX_SCAN}); narrow the range or the tags`,
+            [{ path: '/querystring', message: 'too many points' }],
+          ),
         )
       return {
         series: result.map((s) => ({

@@ -1,4 +1,3 @@
-import type { Server } from '../server-type.ts'
 import Type from 'typebox'
 import { AppError, type Outcome } from '../../errors.ts'
 import { windowJson } from '../../runtime/result-shape.ts'
@@ -12,6 +11,7 @@ import {
   WindowQuerystring,
   WindowResponse,
 } from '../schemas/pipelines.ts'
+import type { Server } from '../server-type.ts'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -73,7 +73,8 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
       },
       config: { role: 'read' },
     },
-    async (request, reply) => respond(reply, runtime.getPipeline((request.params as { id: string }).id), pipelineJson),
+    async (request, reply) =>
+      respond(reply, runtime.getPipeline((request.params as { id: string }).id), pipelineJson),
   )
 
   const lifecycle = (action: 'start' | 'stop', run: (id: string) => Promise<Outcome<PipelineView>>) =>
@@ -88,7 +89,8 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
         },
         config: { role: 'admin' },
       },
-      async (request, reply) => respond(reply, await run((request.params as { id: string }).id), pipelineJson),
+      async (request, reply) =>
+        respond(reply, await run((request.params as { id: string }).id), pipelineJson),
     )
   lifecycle('start', (id) => runtime.startPipeline(id))
   lifecycle('stop', (id) => runtime.stopPipeline(id))
@@ -136,7 +138,8 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
           ]),
         )
       const key: Record<string, string> = {}
-      for (const [k, v] of Object.entries(q)) if (k.startsWith('key.') && typeof v === 'string') key[k.slice(4)] = v
+      for (const [k, v] of Object.entries(q))
+        if (k.startsWith('key.') && typeof v === 'string') key[k.slice(4)] = v
       const outcome = await runtime.windows(id, {
         state: (q.state as 'open' | 'closed' | 'all' | undefined) ?? 'all',
         from,
@@ -156,7 +159,12 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
         tags: ['pipelines'],
         params: IdParams,
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
-        response: { 200: Type.Unknown({ description: '{"pipeline_id","dead_letters":[{"reason","detail","at","event"}]}' }), ...errors(404) },
+        response: {
+          200: Type.Unknown({
+            description: '{"pipeline_id","dead_letters":[{"reason","detail","at","event"}]}',
+          }),
+          ...errors(404),
+        },
       },
       config: { role: 'read' },
     },

@@ -1,10 +1,16 @@
 import Type, { type Static } from 'typebox'
 import { OPERATORS } from '../../engine/stages/filter.ts'
 
-const Field = Type.String({ description: 'dotted field path: event_type, source, timestamp, id, data.x (a bare name means data.<name>)' })
+const Field = Type.String({
+  description: 'dotted field path: event_type, source, timestamp, id, data.x (a bare name means data.<name>)',
+})
 
 const Comparison = Type.Object(
-  { field: Field, operator: Type.Union(OPERATORS.map((o) => Type.Literal(o))), value: Type.Optional(Type.Unknown()) },
+  {
+    field: Field,
+    operator: Type.Union(OPERATORS.map((o) => Type.Literal(o))),
+    value: Type.Optional(Type.Unknown()),
+  },
   { additionalProperties: false },
 )
 const Condition = Type.Union([
@@ -18,7 +24,9 @@ const FunctionSpec = Type.Union(
   [
     Type.String({ description: 'count | p50 | p90 | p95 | p99' }),
     Type.Record(
-      Type.String({ description: 'count, sum, avg, min, max, count_distinct, p50, p90, p95, p99, percentile' }),
+      Type.String({
+        description: 'count, sum, avg, min, max, count_distinct, p50, p90, p95, p99, percentile',
+      }),
       Type.Union([
         Type.Null(),
         Field,
@@ -31,7 +39,10 @@ const FunctionSpec = Type.Union(
       ]),
     ),
   ],
-  { description: '"count", {"count":null}, {"sum":"data.amount"}, {"sum":{"field":"data.amount","as":"revenue"}}' },
+  {
+    description:
+      '"count", {"count":null}, {"sum":"data.amount"}, {"sum":{"field":"data.amount","as":"revenue"}}',
+  },
 )
 
 const Aggregate = Type.Object(
@@ -68,7 +79,9 @@ const Transformation = Type.Union([
         table: Type.String(),
         key_field: Field,
         target_field: Field,
-        on_missing: Type.Optional(Type.Union([Type.Literal('keep'), Type.Literal('drop'), Type.Literal('null')])),
+        on_missing: Type.Optional(
+          Type.Union([Type.Literal('keep'), Type.Literal('drop'), Type.Literal('null')]),
+        ),
       }),
     },
     { additionalProperties: false },
@@ -109,7 +122,12 @@ export const PipelineResponse = Type.Object(
   {
     id: Type.String(),
     name: Type.String(),
-    status: Type.Union([Type.Literal('created'), Type.Literal('running'), Type.Literal('stopped'), Type.Literal('failed')]),
+    status: Type.Union([
+      Type.Literal('created'),
+      Type.Literal('running'),
+      Type.Literal('stopped'),
+      Type.Literal('failed'),
+    ]),
     created_at: Type.String(),
     updated_at: Type.String(),
     stats: PipelineStatsSchema,

@@ -122,7 +122,8 @@ export function countDistinct(precision: number): Aggregator<Distinct> {
       else for (const k of from.exact ?? []) distinctAdd(into, k)
     },
     result: (acc) => (acc.hll ? acc.hll.estimate() : acc.exact!.size),
-    toJson: (acc): JsonValue => (acc.hll ? { hll: acc.hll.toBase64(), p: precision } : { exact: [...acc.exact!] }),
+    toJson: (acc): JsonValue =>
+      acc.hll ? { hll: acc.hll.toBase64(), p: precision } : { exact: [...acc.exact!] },
     fromJson: (json) => {
       const j = json as { hll?: string; exact?: string[] }
       if (j.hll !== undefined) return { exact: null, hll: HyperLogLog.fromBase64(precision, j.hll) }

@@ -35,7 +35,8 @@ export class HyperLogLog {
   }
 
   merge(other: HyperLogLog): void {
-    if (other.precision !== this.precision) throw new RangeError('cannot merge sketches of different precision')
+    if (other.precision !== this.precision)
+      throw new RangeError('cannot merge sketches of different precision')
     const a = this.registers
     const b = other.registers
     for (let i = 0; i < a.length; i++) if (b[i] > a[i]) a[i] = b[i]
@@ -57,7 +58,9 @@ export class HyperLogLog {
   }
 
   toBase64(): string {
-    return Buffer.from(this.registers.buffer, this.registers.byteOffset, this.registers.byteLength).toString('base64')
+    return Buffer.from(this.registers.buffer, this.registers.byteOffset, this.registers.byteLength).toString(
+      'base64',
+    )
   }
 
   static fromBase64(precision: number, base64: string): HyperLogLog {

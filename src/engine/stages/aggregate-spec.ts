@@ -114,19 +114,28 @@ export function parseFunction(value: unknown, path: string, issues: Issues): Fun
     objectWith(payload, inner, issues, allowed)
     if (payload.field !== undefined) field = fieldAt(payload.field, pointer(inner, 'field'), issues) ?? null
     if (payload.as !== undefined) {
-      if (typeof payload.as !== 'string' || payload.as.length === 0 || payload.as.length > 128 || isForbiddenKey(payload.as))
+      if (
+        typeof payload.as !== 'string' ||
+        payload.as.length === 0 ||
+        payload.as.length > 128 ||
+        isForbiddenKey(payload.as)
+      )
         issues.add(pointer(inner, 'as'), 'must be a non-empty name of at most 128 characters')
       else as = payload.as
     }
     if (fn === 'percentile') {
       const qv = payload.q
-      if (typeof qv !== 'number' || !(qv >= 0 && qv <= 1)) issues.add(pointer(inner, 'q'), 'must be a number in [0, 1]')
+      if (typeof qv !== 'number' || !(qv >= 0 && qv <= 1))
+        issues.add(pointer(inner, 'q'), 'must be a number in [0, 1]')
       else q = qv
     }
     if (payload.precision !== undefined) {
       const pv = payload.precision
       if (typeof pv !== 'number' || !Number.isInteger(pv) || pv < HLL_MIN_PRECISION || pv > HLL_MAX_PRECISION)
-        issues.add(pointer(inner, 'precision'), `must be an integer in [${HLL_MIN_PRECISION}, ${HLL_MAX_PRECISION}]`)
+        issues.add(
+          pointer(inner, 'precision'),
+          `must be an integer in [${HLL_MIN_PRECISION}, ${HLL_MAX_PRECISION}]`,
+        )
       else precision = pv
     }
   } else if (payload !== null && payload !== undefined) {
@@ -189,7 +198,9 @@ export function parseAggregate(
   const before = issues.list.length
   const at = (key: string) => pointer(path, key)
   const optional = (key: string) =>
-    obj[key] === undefined || obj[key] === null ? undefined : positiveNumber(obj[key], at(key), issues, MAX_SECONDS)
+    obj[key] === undefined || obj[key] === null
+      ? undefined
+      : positiveNumber(obj[key], at(key), issues, MAX_SECONDS)
 
   const sizeMs = toMs(optional('window_seconds'), at('window_seconds'), issues)
   const slideMs = toMs(optional('slide_seconds'), at('slide_seconds'), issues)
@@ -229,10 +240,12 @@ export function parseAggregate(
         if (spec) functions.push(spec)
       })
   }
-  if (obj.function === undefined && obj.functions === undefined) issues.add(at('function'), 'is required (or functions)')
+  if (obj.function === undefined && obj.functions === undefined)
+    issues.add(at('function'), 'is required (or functions)')
   const names = new Set<string>()
   for (const f of functions) {
-    if (names.has(f.name)) issues.add(at('functions'), `two functions are named '${f.name}' (use "as" to rename one)`)
+    if (names.has(f.name))
+      issues.add(at('functions'), `two functions are named '${f.name}' (use "as" to rename one)`)
     names.add(f.name)
   }
 
@@ -243,18 +256,31 @@ export function parseAggregate(
       issues.add(at('group_by'), `must be a field path or an array of at most ${MAX_GROUP_BY} field paths`)
     else
       list.forEach((g, i) => {
-        const f = fieldAt(g, typeof obj.group_by === 'string' ? at('group_by') : pointer(at('group_by'), i), issues)
+        const f = fieldAt(
+          g,
+          typeof obj.group_by === 'string' ? at('group_by') : pointer(at('group_by'), i),
+          issues,
+        )
         if (f) groupBy.push(f)
       })
   }
-  const time = obj.time === undefined ? 'event' : oneOf(obj.time, at('time'), issues, ['event', 'processing'] as const)
+  const time =
+    obj.time === undefined ? 'event' : oneOf(obj.time, at('time'), issues, ['event', 'processing'] as const)
   const lateness =
     obj.allowed_lateness_seconds === undefined
       ? 0
       : nonNegativeNumber(obj.allowed_lateness_seconds, at('allowed_lateness_seconds'), issues, MAX_SECONDS)
   const idle = obj.idle_timeout_seconds === undefined ? 5 : optional('idle_timeout_seconds')
-  const emit = obj.emit === undefined ? 'final' : oneOf(obj.emit, at('emit'), issues, ['final', 'updates'] as const)
-  if (issues.list.length > before || !window || !time || lateness === undefined || idle === undefined || !emit)
+  const emit =
+    obj.emit === undefined ? 'final' : oneOf(obj.emit, at('emit'), issues, ['final', 'updates'] as const)
+  if (
+    issues.list.length > before ||
+    !window ||
+    !time ||
+    lateness === undefined ||
+    idle === undefined ||
+    !emit
+  )
     return undefined
   return {
     window,

@@ -25,12 +25,18 @@ export function parseEnrich(value: unknown, path: string, issues: Issues): Enric
   if (!obj) return undefined
   const before = issues.list.length
   if (typeof obj.table !== 'string' || !TABLE_NAME.test(obj.table))
-    issues.add(pointer(path, 'table'), 'must be a table name (letters, digits, _ . -; at most 128 characters)')
+    issues.add(
+      pointer(path, 'table'),
+      'must be a table name (letters, digits, _ . -; at most 128 characters)',
+    )
   const keyField = fieldAt(obj.key_field, pointer(path, 'key_field'), issues)
   const targetField = fieldAt(obj.target_field, pointer(path, 'target_field'), issues)
   if (targetField && (targetField.root !== 'data' || targetField.segments.length === 0))
     issues.add(pointer(path, 'target_field'), 'must be a path inside data')
-  const onMissing = obj.on_missing === undefined ? 'keep' : oneOf(obj.on_missing, pointer(path, 'on_missing'), issues, ON_MISSING)
+  const onMissing =
+    obj.on_missing === undefined
+      ? 'keep'
+      : oneOf(obj.on_missing, pointer(path, 'on_missing'), issues, ON_MISSING)
   if (issues.list.length > before || !keyField || !targetField || !onMissing) return undefined
   return { table: obj.table as string, keyField, targetField, onMissing }
 }

@@ -36,13 +36,21 @@ function isScalar(v: unknown): v is string | number | boolean | null {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
 }
 
-export function parseCondition(value: unknown, path: string, issues: Issues, depth = 0): Condition | undefined {
+export function parseCondition(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  depth = 0,
+): Condition | undefined {
   if (depth > MAX_DEPTH) {
     issues.add(path, `conditions nest at most ${MAX_DEPTH} deep`)
     return undefined
   }
   if (!isPlainObject(value)) {
-    issues.add(path, 'must be an object: {"field","operator","value"} or {"all":[…]}, {"any":[…]}, {"not":{…}}')
+    issues.add(
+      path,
+      'must be an object: {"field","operator","value"} or {"all":[…]}, {"any":[…]}, {"not":{…}}',
+    )
     return undefined
   }
   for (const kind of ['all', 'any'] as const) {
@@ -116,7 +124,11 @@ export function parseCondition(value: unknown, path: string, issues: Issues, dep
   if (!field || issues.list.length > before) return undefined
   let compareValue = v as JsonValue | undefined
   // `timestamp` is epoch milliseconds inside the engine; let users compare it with RFC 3339 strings
-  if (field.root === 'timestamp' && typeof v === 'string' && ['gt', 'gte', 'lt', 'lte', 'eq', 'ne'].includes(operator)) {
+  if (
+    field.root === 'timestamp' &&
+    typeof v === 'string' &&
+    ['gt', 'gte', 'lt', 'lte', 'eq', 'ne'].includes(operator)
+  ) {
     const ms = Date.parse(v)
     if (Number.isNaN(ms)) {
       issues.add(valuePath, 'must be an RFC 3339 timestamp or epoch milliseconds when comparing timestamp')
@@ -153,7 +165,11 @@ export function compileCondition(condition: Condition): Predicate {
   }
 }
 
-function compileCompare(get: (e: Event) => unknown, operator: Operator, value: JsonValue | undefined): Predicate {
+function compileCompare(
+  get: (e: Event) => unknown,
+  operator: Operator,
+  value: JsonValue | undefined,
+): Predicate {
   switch (operator) {
     case 'eq':
       return (e) => get(e) === value

@@ -29,7 +29,8 @@ export function parseMap(value: unknown, path: string, issues: Issues): MapSpec 
     issues.add(path, 'needs at least one of mappings, set, remove')
   if (obj.mappings !== undefined) {
     const m = objectWith(obj.mappings, pointer(path, 'mappings'), issues, Object.keys(obj.mappings ?? {}))
-    if (m && Object.keys(m).length > MAX_ENTRIES) issues.add(pointer(path, 'mappings'), `at most ${MAX_ENTRIES} entries`)
+    if (m && Object.keys(m).length > MAX_ENTRIES)
+      issues.add(pointer(path, 'mappings'), `at most ${MAX_ENTRIES} entries`)
     for (const [from, to] of Object.entries(m ?? {})) {
       const p = pointer(pointer(path, 'mappings'), from)
       const f = fieldAt(from, p, issues)
@@ -39,7 +40,8 @@ export function parseMap(value: unknown, path: string, issues: Issues): MapSpec 
   }
   if (obj.set !== undefined) {
     const s = objectWith(obj.set, pointer(path, 'set'), issues, Object.keys(obj.set ?? {}))
-    if (s && Object.keys(s).length > MAX_ENTRIES) issues.add(pointer(path, 'set'), `at most ${MAX_ENTRIES} entries`)
+    if (s && Object.keys(s).length > MAX_ENTRIES)
+      issues.add(pointer(path, 'set'), `at most ${MAX_ENTRIES} entries`)
     for (const [target, v] of Object.entries(s ?? {})) {
       const p = pointer(pointer(path, 'set'), target)
       const t = dataTarget(target, p, issues)
@@ -66,7 +68,8 @@ export function compileMap(spec: MapSpec): (event: Event) => Event {
     const out = cloneForWrite(event)
     if (mappings.length > 0) {
       const values = mappings.map(([from]) => from.get(event))
-      for (const [from] of mappings) if (from.root === 'data' && from.segments.length > 0) removePath(out.data, from.segments)
+      for (const [from] of mappings)
+        if (from.root === 'data' && from.segments.length > 0) removePath(out.data, from.segments)
       for (let i = 0; i < mappings.length; i++) {
         if (values[i] !== undefined) setPath(out.data, mappings[i][1].segments, values[i])
       }

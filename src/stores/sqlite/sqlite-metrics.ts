@@ -30,10 +30,10 @@ export class SqliteMetrics {
     this.#db = db
     this.#stmt = {
       findSeries: db.prepare('SELECT id FROM series WHERE name = ? AND tags = ?'),
-      insertSeries: db.prepare('INSERT INTO series (name, tags, last_value, last_ts) VALUES (?, ?, ?, ?) RETURNING id'),
-      touchSeries: db.prepare(
-        'UPDATE series SET last_value = ?, last_ts = ? WHERE id = ? AND last_ts <= ?',
+      insertSeries: db.prepare(
+        'INSERT INTO series (name, tags, last_value, last_ts) VALUES (?, ?, ?, ?) RETURNING id',
       ),
+      touchSeries: db.prepare('UPDATE series SET last_value = ?, last_ts = ? WHERE id = ? AND last_ts <= ?'),
       insertPoint: db.prepare('INSERT OR REPLACE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
       seriesByName: db.prepare('SELECT id, tags FROM series WHERE name = ?'),
       countRange: db.prepare('SELECT count(*) AS n FROM points WHERE series_id = ? AND ts >= ? AND ts < ?'),
@@ -43,7 +43,9 @@ export class SqliteMetrics {
       ),
       total: db.prepare('SELECT count(*) AS n FROM series'),
       deleteBefore: db.prepare('DELETE FROM points WHERE ts < ?'),
-      deleteEmptySeries: db.prepare('DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = series.id)'),
+      deleteEmptySeries: db.prepare(
+        'DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = series.id)',
+      ),
     }
   }
 

@@ -34,7 +34,8 @@ export class SqliteStore implements Store {
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
     const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
-    if (version > SCHEMA_VERSION) throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
+    if (version > SCHEMA_VERSION)
+      throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
     db.exec(SCHEMA)
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     this.#db = db
@@ -58,7 +59,9 @@ export class SqliteStore implements Store {
          ON CONFLICT (pipeline_id) DO UPDATE SET log_offset = excluded.log_offset, state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
-      listDeadLetters: db.prepare('SELECT * FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT ?'),
+      listDeadLetters: db.prepare(
+        'SELECT * FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT ?',
+      ),
       maxSeq: db.prepare('SELECT max(seq) AS seq FROM dead_letters'),
       trimDeadLetters: db.prepare(
         `DELETE FROM dead_letters WHERE pipeline_id = ? AND seq <
@@ -93,7 +96,14 @@ export class SqliteStore implements Store {
   }
 
   async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
-    const info = this.#stmt.insertPipeline.run(r.id, r.name, JSON.stringify(r.spec), r.status, r.createdAt, r.updatedAt)
+    const info = this.#stmt.insertPipeline.run(
+      r.id,
+      r.name,
+      JSON.stringify(r.spec),
+      r.status,
+      r.createdAt,
+      r.updatedAt,
+    )
     return info.changes === 0 ? { ok: false, conflict: 'name' } : { ok: true }
   }
 
@@ -122,10 +132,25 @@ export class SqliteStore implements Store {
         )
       }
       for (const d of commit.deadLetters) {
-        this.#stmt.insertDeadLetter.run(pipelineId, d.id, ++this.#deadLetterSeq, d.reason, d.detail, JSON.stringify(d.event), d.at)
+        this.#stmt.insertDeadLetter.run(
+          pipelineId,
+          d.id,
+          ++this.#deadLetterSeq,
+          d.reason,
+          d.detail,
+          JSON.stringify(d.event),
+          d.at,
+        )
       }
       const c = commit.checkpoint
-      if (c) this.#stmt.saveCheckpoint.run(pipelineId, c.offset, JSON.stringify(c.state), JSON.stringify(c.stats), Date.now())
+      if (c)
+        this.#stmt.saveCheckpoint.run(
+          pipelineId,
+          c.offset,
+          JSON.stringify(c.state),
+          JSON.stringify(c.stats),
+          Date.now(),
+        )
     })
   }
 
@@ -156,7 +181,9 @@ export class SqliteStore implements Store {
     }
     params.push(q.limit)
     const rows = this.#db
-      .prepare(`SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id LIMIT ?`)
+      .prepare(
+        `SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id LIMIT ?`,
+      )
       .all(...params) as Row[]
     return rows.map((row) => ({
       windowStart: row.window_start as number,
@@ -190,7 +217,9 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     this.#transaction(() => {
       this.#db.prepare('DELETE FROM lookup_rows WHERE table_name = ?').run(name)
-      const insert = this.#db.prepare('INSERT OR REPLACE INTO lookup_rows (table_name, key, row) VALUES (?, ?, ?)')
+      const insert = this.#db.prepare(
+        'INSERT OR REPLACE INTO lookup_rows (table_name, key, row) VALUES (?, ?, ?)',
+      )
       for (const [key, row] of rows) insert.run(name, key, JSON.stringify(row))
       this.#db
         .prepare(
@@ -254,4 +283,3 @@ function toPipeline(row: Row): PipelineRecord {
     updatedAt: row.updated_at as number,
   }
 }
-
