@@ -1,19 +1,25 @@
 import type { FieldRef } from './fields.ts'
 import type { Event } from './types.ts'
 
-/** A stable string for one group-by value, distinct across types ("1" vs 1). */
+const TAG = '\u0001'
+
+/**
+ * A stable string for one group-by value, distinct across types ("1" vs 1). A string is its own id
+ * (no allocation on the hot path) unless it starts with the tag character; every other type is
+ * tagged.
+ */
 function canonical(value: unknown): string {
   switch (typeof value) {
     case 'string':
-      return `s${value}`
+      return value.length > 0 && value.charCodeAt(0) === 1 ? `${TAG}s${value}` : value
     case 'number':
-      return `n${value}`
+      return `${TAG}n${value}`
     case 'boolean':
-      return value ? 'bt' : 'bf'
+      return value ? `${TAG}t` : `${TAG}f`
     case 'undefined':
-      return 'z'
+      return `${TAG}z`
     default:
-      return value === null ? 'z' : `j${JSON.stringify(value)}`
+      return value === null ? `${TAG}z` : `${TAG}j${JSON.stringify(value)}`
   }
 }
 

@@ -13,6 +13,10 @@ export function cloneForWrite(event: Event): Event {
 
 /** Sets `segments` below `root` (which the caller owns), copying every object on the way down. */
 export function setPath(root: Record<string, unknown>, segments: readonly string[], value: unknown): void {
+  if (segments.length === 1) {
+    root[segments[0]] = value
+    return
+  }
   let current = root
   for (let i = 0; i < segments.length - 1; i++) {
     const segment = segments[i]
@@ -29,6 +33,10 @@ export function setPath(root: Record<string, unknown>, segments: readonly string
 
 /** Removes `segments` below `root` (which the caller owns), copying every object on the way down. */
 export function removePath(root: Record<string, unknown>, segments: readonly string[]): void {
+  if (segments.length === 1) {
+    if (Object.hasOwn(root, segments[0])) delete root[segments[0]]
+    return
+  }
   let current = root
   for (let i = 0; i < segments.length - 1; i++) {
     const segment = segments[i]

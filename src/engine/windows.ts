@@ -17,19 +17,6 @@ export function lastWindowStart(ts: number, slideMs: number): number {
   return ts - mod(ts, slideMs)
 }
 
-/**
- * Calls `visit(start)` for every aligned window [start, start + size) containing `ts`, latest first.
- * Tumbling: exactly one. Hopping: ceil(size / slide) at most.
- */
-export function forEachWindow(
-  ts: number,
-  sizeMs: number,
-  slideMs: number,
-  visit: (start: number) => void,
-): void {
-  for (let start = lastWindowStart(ts, slideMs); start > ts - sizeMs; start -= slideMs) visit(start)
-}
-
 /** How many windows one event can fall into. */
 export function windowsPerEvent(spec: WindowSpec): number {
   if (spec.kind === 'tumbling') return 1

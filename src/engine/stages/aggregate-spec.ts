@@ -21,6 +21,7 @@ import {
 } from '../check.ts'
 import { type FieldRef, isForbiddenKey } from '../fields.ts'
 import { isPlainObject } from '../types.ts'
+import { PaneWindows } from '../window-state/panes.ts'
 import { type WindowSpec, windowsPerEvent } from '../windows.ts'
 
 /** What a function needs from its field: nothing, a finite number, or any scalar. */
@@ -57,6 +58,7 @@ export const DEFAULT_AGGREGATE_LIMITS: AggregateLimits = { maxWindowsPerEvent: 1
 
 const MAX_SECONDS = 366 * 24 * 3600
 const MAX_FUNCTIONS = 64
+const MAX_PANES = 10_000
 const MAX_GROUP_BY = 16
 const PERCENTILES: Record<string, number> = { p50: 0.5, p90: 0.9, p95: 0.95, p99: 0.99 }
 const SIMPLE = ['count', 'sum', 'avg', 'min', 'max', 'count_distinct'] as const
@@ -220,6 +222,11 @@ export function parseAggregate(
         issues.add(
           at('slide_seconds'),
           `window_seconds / slide_seconds must be <= ${limits.maxWindowsPerEvent} (windows per event)`,
+        )
+      else if (PaneWindows.panesPerWindow(sizeMs, slideMs) > MAX_PANES)
+        issues.add(
+          at('slide_seconds'),
+          `window_seconds and slide_seconds share too small a divisor (a window would span more than ${MAX_PANES} slices)`,
         )
     }
   } else if (obj.window_seconds === undefined && obj.session_gap_seconds == null) {

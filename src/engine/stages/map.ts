@@ -1,6 +1,6 @@
 import { fieldAt, type Issues, objectWith, pointer, safeKeys } from '../check.ts'
 import type { FieldRef } from '../fields.ts'
-import { cloneForWrite, removePath, setPath } from '../paths.ts'
+import { removePath, setPath } from '../paths.ts'
 import type { Event } from '../types.ts'
 
 export interface MapSpec {
@@ -61,21 +61,40 @@ export function parseMap(value: unknown, path: string, issues: Issues): MapSpec 
   return issues.list.length > before ? undefined : spec
 }
 
-/** Renames (`mappings`), then sets constants (`set`), then removes (`remove`); never mutates its input. */
+/**
+ * Renames (`mappings`), then sets constants (`set`), then removes (`remove`); never mutates its
+ * input. Top-level keys of `data` that go away are skipped while copying (no `delete`, which would
+ * turn the copy into a slow dictionary object).
+ */
 export function compileMap(spec: MapSpec): (event: Event) => Event {
-  const { mappings, set, remove } = spec
+  const fromGets = spec.mappings.map(([from]) => from.get)
+  const isDataPath = (f: FieldRef) => f.root === 'data' && f.segments.length > 0
+  const dropped = [...spec.mappings.map(([from]) => from).filter(isDataPath), ...spec.remove]
+  const skipTop = new Set(dropped.filter((f) => f.segments.length === 1).map((f) => f.segments[0]))
+  const removeNested = spec.mappings
+    .map(([from]) => from)
+    .filter((f) => isDataPath(f) && f.segments.length > 1)
+    .map((f) => f.segments)
+  const removeAfter = spec.remove.filter((f) => f.segments.length > 1).map((f) => f.segments)
+  const targets = spec.mappings.map(([, to]) => to.segments)
+  const sets = spec.set.map(([t, v]) => [t.segments, v] as const)
+  const n = fromGets.length
+  const values: unknown[] = new Array(n)
   return (event) => {
-    const out = cloneForWrite(event)
-    if (mappings.length > 0) {
-      const values = mappings.map(([from]) => from.get(event))
-      for (const [from] of mappings)
-        if (from.root === 'data' && from.segments.length > 0) removePath(out.data, from.segments)
-      for (let i = 0; i < mappings.length; i++) {
-        if (values[i] !== undefined) setPath(out.data, mappings[i][1].segments, values[i])
-      }
+    for (let i = 0; i < n; i++) values[i] = fromGets[i](event)
+    let data: Record<string, unknown>
+    if (skipTop.size === 0) data = { ...event.data }
+    else {
+      data = {}
+      const src = event.data
+      for (const k in src) if (!skipTop.has(k) && Object.hasOwn(src, k)) data[k] = src[k]
     }
-    for (const [target, value] of set) setPath(out.data, target.segments, value)
-    for (const target of remove) removePath(out.data, target.segments)
-    return out
+    for (let i = 0; i < removeNested.length; i++) removePath(data, removeNested[i])
+    for (let i = 0; i < n; i++) if (values[i] !== undefined) setPath(data, targets[i], values[i])
+    for (let i = 0; i < sets.length; i++) setPath(data, sets[i][0], sets[i][1])
+    for (let i = 0; i < removeAfter.length; i++) removePath(data, removeAfter[i])
+    // a top-level remove also drops what a mapping or set wrote there
+    for (const f of spec.remove) if (f.segments.length === 1 && Object.hasOwn(data, f.segments[0])) removePath(data, f.segments)
+    return { id: event.id, event_type: event.event_type, source: event.source, timestamp: event.timestamp, data }
   }
 }

@@ -1,0 +1,178 @@
+import { MinHeap } from '../heap.ts'
+import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
+import { lastWindowStart } from '../windows.ts'
+import type { Accumulation, Applied, SavedSlot, Slot, WindowStore } from './slot.ts'
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b]
+  return a
+}
+
+/**
+ * Tumbling and hopping windows by stream slicing: each event updates one pane (width =
+ * gcd(size, slide)); a window's result is the merge of its panes when it fires. An event costs one
+ * update however many windows it falls into; a tumbling window is a window of one pane.
+ * A pane is kept until the last window containing it has fired.
+ */
+export class PaneWindows implements WindowStore {
+  readonly #acc: Accumulation
+  readonly #size: number
+  readonly #slide: number
+  readonly #pane: number
+  readonly #maxKeys: number
+  /** pane start → key id → slot */
+  readonly #panes = new Map<number, Map<string, Slot>>()
+  /** window starts due to fire, by end; `#scheduled` dedupes them */
+  readonly #due = new MinHeap<number>()
+  readonly #scheduled = new Set<number>()
+  #lastPaneStart = Number.NaN
+  #lastPane: Map<string, Slot> | undefined
+
+  constructor(acc: Accumulation, sizeMs: number, slideMs: number, maxKeys: number) {
+    this.#acc = acc
+    this.#size = sizeMs
+    this.#slide = slideMs
+    this.#pane = gcd(sizeMs, slideMs)
+    this.#maxKeys = maxKeys
+  }
+
+  /** Panes one window spans (validation bounds it). */
+  static panesPerWindow(sizeMs: number, slideMs: number): number {
+    return sizeMs / gcd(sizeMs, slideMs)
+  }
+
+  get size(): number {
+    let n = 0
+    for (const p of this.#panes.values()) n += p.size
+    return n
+  }
+
+  apply(event: Event, ts: number, watermark: number, deadLetters: DeadLetter[]): Applied {
+    // the latest window holding ts ends at lastWindowStart + size; if that one is closed, all are
+    if (lastWindowStart(ts, this.#slide) + this.#size <= watermark) return 'late'
+    const paneStart = ts - (((ts % this.#pane) + this.#pane) % this.#pane)
+    let pane = paneStart === this.#lastPaneStart ? this.#lastPane : this.#panes.get(paneStart)
+    if (pane === undefined) {
+      pane = new Map()
+      this.#panes.set(paneStart, pane)
+      this.#schedule(paneStart, watermark)
+    }
+    this.#lastPaneStart = paneStart
+    this.#lastPane = pane
+    const keyId = this.#acc.keys.id(event)
+    let slot = pane.get(keyId)
+    if (slot === undefined) {
+      if (pane.size >= this.#maxKeys) {
+        deadLetters.push({ event, reason: DeadLetterReason.tooManyKeys, detail: `a window holds at most ${this.#maxKeys} keys` })
+        return 'refused'
+      }
+      slot = this.#acc.newSlot(paneStart, paneStart + this.#pane, keyId, event)
+      pane.set(keyId, slot)
+    }
+    this.#acc.add(slot)
+    return 'applied'
+  }
+
+  /** Schedules every still-open window that contains the pane at `paneStart`. */
+  #schedule(paneStart: number, watermark: number): void {
+    for (let start = lastWindowStart(paneStart, this.#slide); start > paneStart - this.#size; start -= this.#slide) {
+      const end = start + this.#size
+      if (end <= watermark || this.#scheduled.has(start)) continue
+      this.#scheduled.add(start)
+      this.#due.push(end, start)
+    }
+  }
+
+  /** Calls `visit` with the merged accumulators of each key in window [start, start + size). */
+  #window(start: number, visit: (keyId: string, key: Record<string, unknown> | null, accs: unknown[]) => void): void {
+    const parts: Map<string, Slot>[] = []
+    for (let p = start; p < start + this.#size; p += this.#pane) {
+      const pane = this.#panes.get(p)
+      if (pane !== undefined && pane.size > 0) parts.push(pane)
+    }
+    if (parts.length === 1) {
+      for (const slot of parts[0].values()) visit(slot.keyId, slot.key, slot.accs)
+      return
+    }
+    const merged = new Map<string, { key: Record<string, unknown> | null; accs: unknown[] }>()
+    for (const pane of parts) {
+      for (const slot of pane.values()) {
+        const m = merged.get(slot.keyId)
+        if (m === undefined) merged.set(slot.keyId, { key: slot.key, accs: this.#acc.merged([slot.accs]) })
+        else this.#acc.mergeInto(m.accs, slot.accs)
+      }
+    }
+    for (const [keyId, m] of merged) visit(keyId, m.key, m.accs)
+  }
+
+  close(watermark: number, results: WindowResult[]): void {
+    const due = this.#due
+    let fired = false
+    while (due.peekPriority() <= watermark) {
+      const start = due.pop()!
+      this.#scheduled.delete(start)
+      const end = start + this.#size
+      this.#window(start, (keyId, key, accs) => results.push(this.#acc.result(start, end, keyId, key, accs, true)))
+      fired = true
+    }
+    if (!fired) return
+    for (const [paneStart, pane] of this.#panes) {
+      if (lastWindowStart(paneStart, this.#slide) + this.#size <= watermark) {
+        for (const slot of pane.values()) slot.alive = false
+        this.#panes.delete(paneStart)
+        if (paneStart === this.#lastPaneStart) this.#lastPane = undefined
+      }
+    }
+    if (this.#lastPane === undefined) this.#lastPaneStart = Number.NaN
+  }
+
+  flushUpdates(watermark: number, results: WindowResult[]): void {
+    const dirty = this.#acc.dirty
+    if (dirty.length === 0) return
+    const done = new Set<string>()
+    for (const slot of dirty) {
+      slot.dirty = false
+      if (!slot.alive) continue
+      for (let start = lastWindowStart(slot.start, this.#slide); start > slot.start - this.#size; start -= this.#slide) {
+        const end = start + this.#size
+        const id = `${start}\u0000${slot.keyId}`
+        if (end <= watermark || done.has(id)) continue
+        done.add(id)
+        const parts: unknown[][] = []
+        for (let p = start; p < end; p += this.#pane) {
+          const s = this.#panes.get(p)?.get(slot.keyId)
+          if (s !== undefined) parts.push(s.accs)
+        }
+        results.push(this.#acc.result(start, end, slot.keyId, slot.key, this.#acc.merged(parts), false))
+      }
+    }
+    dirty.length = 0
+  }
+
+  forEachOpen(watermark: number, visit: (result: WindowResult) => void): void {
+    for (const start of this.#scheduled) {
+      const end = start + this.#size
+      if (end <= watermark) continue
+      this.#window(start, (keyId, key, accs) => visit(this.#acc.result(start, end, keyId, key, accs, false)))
+    }
+  }
+
+  save(): SavedSlot[] {
+    const out: SavedSlot[] = []
+    for (const pane of this.#panes.values()) for (const slot of pane.values()) out.push(this.#acc.save(slot))
+    return out
+  }
+
+  restore(slots: SavedSlot[], watermark: number): void {
+    for (const saved of slots) {
+      const slot = this.#acc.load(saved)
+      let pane = this.#panes.get(slot.start)
+      if (pane === undefined) {
+        pane = new Map()
+        this.#panes.set(slot.start, pane)
+        this.#schedule(slot.start, watermark)
+      }
+      pane.set(slot.keyId, slot)
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import { MinHeap } from '../heap.ts'
+import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
+import type { Accumulation, Applied, SavedSlot, Slot, WindowStore } from './slot.ts'
+
+/**
+ * Session windows: each event opens [ts, ts + gap); it merges with the open sessions of its key
+ * that it overlaps (touching is not overlapping), so a session is [first ts, last ts + gap). An
+ * event is late when even the merged session would already be closed (Flink's rule).
+ */
+export class SessionWindows implements WindowStore {
+  readonly #acc: Accumulation
+  readonly #gap: number
+  readonly #maxSessions: number
+  /** key id → its open sessions */
+  readonly #sessions = new Map<string, Slot[]>()
+  #count = 0
+  /** sessions by end; an entry is stale once its session merged away or grew */
+  readonly #closing = new MinHeap<Slot>()
+
+  constructor(acc: Accumulation, gapMs: number, maxSessions: number) {
+    this.#acc = acc
+    this.#gap = gapMs
+    this.#maxSessions = maxSessions
+  }
+
+  get size(): number {
+    return this.#count
+  }
+
+  apply(event: Event, ts: number, watermark: number, deadLetters: DeadLetter[]): Applied {
+    const keyId = this.#acc.keys.id(event)
+    const sessions = this.#sessions.get(keyId)
+    const reach = ts + this.#gap
+    let start = ts
+    let end = reach
+    let overlapping = 0
+    if (sessions !== undefined) {
+      for (let i = 0; i < sessions.length; i++) {
+        const s = sessions[i]
+        if (s.end > watermark && s.start < reach && ts < s.end) {
+          overlapping++
+          if (s.start < start) start = s.start
+          if (s.end > end) end = s.end
+        }
+      }
+    }
+    if (end <= watermark) return 'late'
+    let target: Slot | undefined
+    if (overlapping === 0) {
+      if (this.#count >= this.#maxSessions) {
+        deadLetters.push({ event, reason: DeadLetterReason.tooManyKeys, detail: `at most ${this.#maxSessions} open sessions` })
+        return 'refused'
+      }
+      target = this.#acc.newSlot(start, end, keyId, event)
+      if (sessions === undefined) this.#sessions.set(keyId, [target])
+      else sessions.push(target)
+      this.#count++
+      this.#closing.push(end, target)
+    } else {
+      const list = sessions!
+      for (let i = 0; i < list.length; i++) {
+        const s = list[i]
+        if (!(s.end > watermark && s.start < reach && ts < s.end)) continue
+        if (target === undefined) {
+          target = s
+          continue
+        }
+        this.#acc.mergeInto(target.accs, s.accs)
+        s.alive = false
+        list.splice(i--, 1)
+        this.#count--
+      }
+      target = target!
+      target.start = start
+      if (end !== target.end) {
+        target.end = end
+        this.#closing.push(end, target)
+      }
+    }
+    this.#acc.add(target)
+    return 'applied'
+  }
+
+  close(watermark: number, results: WindowResult[]): void {
+    const heap = this.#closing
+    while (heap.peekPriority() <= watermark) {
+      const end = heap.peekPriority()
+      const s = heap.pop()!
+      if (!s.alive || s.end !== end) continue
+      s.alive = false
+      const list = this.#sessions.get(s.keyId)!
+      list.splice(list.indexOf(s), 1)
+      if (list.length === 0) this.#sessions.delete(s.keyId)
+      this.#count--
+      results.push(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, true))
+    }
+  }
+
+  flushUpdates(_watermark: number, results: WindowResult[]): void {
+    const dirty = this.#acc.dirty
+    for (const s of dirty) {
+      s.dirty = false
+      if (s.alive) results.push(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, false))
+    }
+    dirty.length = 0
+  }
+
+  forEachOpen(_watermark: number, visit: (result: WindowResult) => void): void {
+    for (const list of this.#sessions.values())
+      for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, false))
+  }
+
+  save(): SavedSlot[] {
+    const out: SavedSlot[] = []
+    for (const list of this.#sessions.values()) for (const s of list) out.push(this.#acc.save(s))
+    return out
+  }
+
+  restore(slots: SavedSlot[]): void {
+    for (const saved of slots) {
+      const s = this.#acc.load(saved)
+      const list = this.#sessions.get(s.keyId)
+      if (list) list.push(s)
+      else this.#sessions.set(s.keyId, [s])
+      this.#count++
+      this.#closing.push(s.end, s)
+    }
+  }
+}
