@@ -1,4 +1,4 @@
-import { newPipelineOutput, clearOutput, Pipeline } from '../src/engine/pipeline.ts'
+import { clearOutput, newPipelineOutput, Pipeline } from '../src/engine/pipeline.ts'
 import { parsePipeline } from '../src/engine/pipeline-spec.ts'
 import { DEFAULT_AGGREGATE_LIMITS } from '../src/engine/stages/aggregate-spec.ts'
 import type { Event } from '../src/engine/types.ts'
@@ -14,10 +14,20 @@ export interface BenchRow {
   ok?: boolean
 }
 
-function pipelineOf(transformations: unknown[], lookups = new Map<string, Record<string, unknown>>()): Pipeline {
-  const parsed = parsePipeline({ name: 'bench', source_topic: 't', transformations }, DEFAULT_AGGREGATE_LIMITS)
+function pipelineOf(
+  transformations: unknown[],
+  lookups = new Map<string, Record<string, unknown>>(),
+): Pipeline {
+  const parsed = parsePipeline(
+    { name: 'bench', source_topic: 't', transformations },
+    DEFAULT_AGGREGATE_LIMITS,
+  )
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues))
-  return new Pipeline(parsed.value.stages, { get: (_t, k) => lookups.get(k) }, { maxKeysPerWindow: 10_000_000 })
+  return new Pipeline(
+    parsed.value.stages,
+    { get: (_t, k) => lookups.get(k) },
+    { maxKeysPerWindow: 10_000_000 },
+  )
 }
 
 /**
@@ -66,7 +76,12 @@ export function engineBenches(quick: boolean): BenchRow[] {
   const n = quick ? 200_000 : 1_000_000
   const events = generateEvents(n, { keys: 10_000, stepMs: 1, disorderMs: 50 })
   const ceiling = bareLoop(events, seconds)
-  const row = (bench: string, value: number, target: number, what = 'bare loop: read a field, count in a Map') => ({
+  const row = (
+    bench: string,
+    value: number,
+    target: number,
+    what = 'bare loop: read a field, count in a Map',
+  ) => ({
     bench,
     value,
     unit: 'events/s',
@@ -76,14 +91,113 @@ export function engineBenches(quick: boolean): BenchRow[] {
     ok: value >= target,
   })
   const rows: BenchRow[] = [row('engine bare loop (the ceiling itself)', ceiling, 0)]
-  rows.push(row('engine: filter (eq)', throughput(() => pipelineOf([{ filter: { field: 'event_type', operator: 'eq', value: 'click' } }]), events, seconds), 10e6))
-  rows.push(row('engine: map (rename + set)', throughput(() => pipelineOf([{ map: { mappings: { 'data.user_id': 'data.user' }, set: { 'data.v': 1 } } }]), events, seconds), 3e6))
-  const users = new Map(Array.from({ length: 10_000 }, (_, i) => [`u${i}`, { tier: i % 3 === 0 ? 'gold' : 'free' }]))
-  rows.push(row('engine: enrich', throughput(() => pipelineOf([{ enrich: { table: 'users', key_field: 'data.user_id', target_field: 'data.user' } }], users), events, seconds), 3e6))
-  rows.push(row('engine: tumbling count by key (10k keys)', throughput(() => pipelineOf([{ aggregate: { window_seconds: 60, function: 'count', group_by: ['data.user_id'] } }]), events, seconds), 2e6))
-  rows.push(row('engine: hopping 60s/10s avg by key', throughput(() => pipelineOf([{ aggregate: { window_seconds: 60, slide_seconds: 10, function: { avg: 'data.amount' }, group_by: ['data.user_id'] } }]), events, seconds), 0.5e6))
-  rows.push(row('engine: session count by key (gap 30s)', throughput(() => pipelineOf([{ aggregate: { session_gap_seconds: 30, function: 'count', group_by: ['data.user_id'] } }]), events, seconds), 0.5e6))
-  rows.push(row('engine: tumbling p99 by page', throughput(() => pipelineOf([{ aggregate: { window_seconds: 60, function: { p99: 'data.latency_ms' }, group_by: ['data.page'] } }]), events, seconds), 0.5e6))
+  rows.push(
+    row(
+      'engine: filter (eq)',
+      throughput(
+        () => pipelineOf([{ filter: { field: 'event_type', operator: 'eq', value: 'click' } }]),
+        events,
+        seconds,
+      ),
+      10e6,
+    ),
+  )
+  rows.push(
+    row(
+      'engine: map (rename + set)',
+      throughput(
+        () => pipelineOf([{ map: { mappings: { 'data.user_id': 'data.user' }, set: { 'data.v': 1 } } }]),
+        events,
+        seconds,
+      ),
+      3e6,
+    ),
+  )
+  const users = new Map(
+    Array.from({ length: 10_000 }, (_, i) => [`u${i}`, { tier: i % 3 === 0 ? 'gold' : 'free' }]),
+  )
+  rows.push(
+    row(
+      'engine: enrich',
+      throughput(
+        () =>
+          pipelineOf(
+            [{ enrich: { table: 'users', key_field: 'data.user_id', target_field: 'data.user' } }],
+            users,
+          ),
+        events,
+        seconds,
+      ),
+      3e6,
+    ),
+  )
+  rows.push(
+    row(
+      'engine: tumbling count by key (10k keys)',
+      throughput(
+        () =>
+          pipelineOf([{ aggregate: { window_seconds: 60, function: 'count', group_by: ['data.user_id'] } }]),
+        events,
+        seconds,
+      ),
+      2e6,
+    ),
+  )
+  rows.push(
+    row(
+      'engine: hopping 60s/10s avg by key',
+      throughput(
+        () =>
+          pipelineOf([
+            {
+              aggregate: {
+                window_seconds: 60,
+                slide_seconds: 10,
+                function: { avg: 'data.amount' },
+                group_by: ['data.user_id'],
+              },
+            },
+          ]),
+        events,
+        seconds,
+      ),
+      0.5e6,
+    ),
+  )
+  rows.push(
+    row(
+      'engine: session count by key (gap 30s)',
+      throughput(
+        () =>
+          pipelineOf([
+            { aggregate: { session_gap_seconds: 30, function: 'count', group_by: ['data.user_id'] } },
+          ]),
+        events,
+        seconds,
+      ),
+      0.5e6,
+    ),
+  )
+  rows.push(
+    row(
+      'engine: tumbling p99 by page',
+      throughput(
+        () =>
+          pipelineOf([
+            {
+              aggregate: {
+                window_seconds: 60,
+                function: { p99: 'data.latency_ms' },
+                group_by: ['data.page'],
+              },
+            },
+          ]),
+        events,
+        seconds,
+      ),
+      0.5e6,
+    ),
+  )
   rows[0].target = undefined
   rows[0].ok = undefined
   return rows

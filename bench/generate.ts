@@ -19,7 +19,10 @@ const PAGES = ['/home', '/search', '/cart', '/product', '/checkout', '/account']
  * Realistic events: `keys` distinct users, a page, an amount and a latency; event time moves
  * forward `stepMs` per event with a little disorder (within `disorderMs`).
  */
-export function generateEvents(n: number, options: { keys: number; start?: number; stepMs?: number; disorderMs?: number; seed?: number }): Event[] {
+export function generateEvents(
+  n: number,
+  options: { keys: number; start?: number; stepMs?: number; disorderMs?: number; seed?: number },
+): Event[] {
   const random = seeded(options.seed ?? 42)
   const start = options.start ?? Date.parse('2026-11-26T00:00:00Z')
   const step = options.stepMs ?? 1
@@ -54,7 +57,12 @@ export function ingestBodies(batches: number, size: number, keys: number, seed =
       events.push({
         event_type: TYPES[i % TYPES.length],
         source: 'web',
-        data: { user_id: `u${user}`, page: PAGES[user % PAGES.length], amount: Math.round(random() * 10_000) / 100, latency_ms: Math.round(5 + random() * 500) },
+        data: {
+          user_id: `u${user}`,
+          page: PAGES[user % PAGES.length],
+          amount: Math.round(random() * 10_000) / 100,
+          latency_ms: Math.round(5 + random() * 500),
+        },
       })
     }
     bodies.push(JSON.stringify({ events }))

@@ -59,7 +59,12 @@ export class AggregateOperator {
     this.#store =
       w.kind === 'session'
         ? new SessionWindows(this.#acc, w.gapMs, limits.maxKeysPerWindow)
-        : new PaneWindows(this.#acc, w.sizeMs, w.kind === 'hopping' ? w.slideMs : w.sizeMs, limits.maxKeysPerWindow)
+        : new PaneWindows(
+            this.#acc,
+            w.sizeMs,
+            w.kind === 'hopping' ? w.slideMs : w.sizeMs,
+            limits.maxKeysPerWindow,
+          )
   }
 
   get watermark(): number {
@@ -84,7 +89,11 @@ export class AggregateOperator {
       const applied = store.apply(event, ts, this.#watermark, out.deadLetters)
       if (applied === 'late') {
         out.late++
-        out.deadLetters.push({ event, reason: DeadLetterReason.late, detail: lateDetail(ts, this.#watermark) })
+        out.deadLetters.push({
+          event,
+          reason: DeadLetterReason.late,
+          detail: lateDetail(ts, this.#watermark),
+        })
       } else if (applied === 'refused') out.errors++
       if (ts > this.#maxTs) {
         this.#maxTs = ts

@@ -70,7 +70,11 @@ test('enrich joins rows and honours on_missing', () => {
 
 test('map: renames read the original event (a swap works), remove runs last', () => {
   const issues = new Issues()
-  const spec = parseMap({ mappings: { 'data.a': 'data.b', 'data.b': 'data.a', 'data.c': 'data.d' }, remove: ['data.d'] }, '/map', issues)
+  const spec = parseMap(
+    { mappings: { 'data.a': 'data.b', 'data.b': 'data.a', 'data.c': 'data.d' }, remove: ['data.d'] },
+    '/map',
+    issues,
+  )
   assert.ok(spec)
   const out = compileMap(spec)({ ...base(), data: { a: 1, b: 2, c: 3, keep: true } })
   assert.deepEqual(out.data, { keep: true, b: 1, a: 2 })

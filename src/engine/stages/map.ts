@@ -94,7 +94,14 @@ export function compileMap(spec: MapSpec): (event: Event) => Event {
     for (let i = 0; i < sets.length; i++) setPath(data, sets[i][0], sets[i][1])
     for (let i = 0; i < removeAfter.length; i++) removePath(data, removeAfter[i])
     // a top-level remove also drops what a mapping or set wrote there
-    for (const f of spec.remove) if (f.segments.length === 1 && Object.hasOwn(data, f.segments[0])) removePath(data, f.segments)
-    return { id: event.id, event_type: event.event_type, source: event.source, timestamp: event.timestamp, data }
+    for (const f of spec.remove)
+      if (f.segments.length === 1 && Object.hasOwn(data, f.segments[0])) removePath(data, f.segments)
+    return {
+      id: event.id,
+      event_type: event.event_type,
+      source: event.source,
+      timestamp: event.timestamp,
+      data,
+    }
   }
 }

@@ -63,7 +63,11 @@ export class PaneWindows implements WindowStore {
     let slot = pane.get(keyId)
     if (slot === undefined) {
       if (pane.size >= this.#maxKeys) {
-        deadLetters.push({ event, reason: DeadLetterReason.tooManyKeys, detail: `a window holds at most ${this.#maxKeys} keys` })
+        deadLetters.push({
+          event,
+          reason: DeadLetterReason.tooManyKeys,
+          detail: `a window holds at most ${this.#maxKeys} keys`,
+        })
         return 'refused'
       }
       slot = this.#acc.newSlot(paneStart, paneStart + this.#pane, keyId, event)
@@ -75,7 +79,11 @@ export class PaneWindows implements WindowStore {
 
   /** Schedules every still-open window that contains the pane at `paneStart`. */
   #schedule(paneStart: number, watermark: number): void {
-    for (let start = lastWindowStart(paneStart, this.#slide); start > paneStart - this.#size; start -= this.#slide) {
+    for (
+      let start = lastWindowStart(paneStart, this.#slide);
+      start > paneStart - this.#size;
+      start -= this.#slide
+    ) {
       const end = start + this.#size
       if (end <= watermark || this.#scheduled.has(start)) continue
       this.#scheduled.add(start)
@@ -84,7 +92,10 @@ export class PaneWindows implements WindowStore {
   }
 
   /** Calls `visit` with the merged accumulators of each key in window [start, start + size). */
-  #window(start: number, visit: (keyId: string, key: Record<string, unknown> | null, accs: unknown[]) => void): void {
+  #window(
+    start: number,
+    visit: (keyId: string, key: Record<string, unknown> | null, accs: unknown[]) => void,
+  ): void {
     const parts: Map<string, Slot>[] = []
     for (let p = start; p < start + this.#size; p += this.#pane) {
       const pane = this.#panes.get(p)
@@ -112,7 +123,9 @@ export class PaneWindows implements WindowStore {
       const start = due.pop()!
       this.#scheduled.delete(start)
       const end = start + this.#size
-      this.#window(start, (keyId, key, accs) => results.push(this.#acc.result(start, end, keyId, key, accs, true)))
+      this.#window(start, (keyId, key, accs) =>
+        results.push(this.#acc.result(start, end, keyId, key, accs, true)),
+      )
       fired = true
     }
     if (!fired) return
@@ -133,7 +146,11 @@ export class PaneWindows implements WindowStore {
     for (const slot of dirty) {
       slot.dirty = false
       if (!slot.alive) continue
-      for (let start = lastWindowStart(slot.start, this.#slide); start > slot.start - this.#size; start -= this.#slide) {
+      for (
+        let start = lastWindowStart(slot.start, this.#slide);
+        start > slot.start - this.#size;
+        start -= this.#slide
+      ) {
         const end = start + this.#size
         const id = `${start}\u0000${slot.keyId}`
         if (end <= watermark || done.has(id)) continue

@@ -48,7 +48,11 @@ export class SessionWindows implements WindowStore {
     let target: Slot | undefined
     if (overlapping === 0) {
       if (this.#count >= this.#maxSessions) {
-        deadLetters.push({ event, reason: DeadLetterReason.tooManyKeys, detail: `at most ${this.#maxSessions} open sessions` })
+        deadLetters.push({
+          event,
+          reason: DeadLetterReason.tooManyKeys,
+          detail: `at most ${this.#maxSessions} open sessions`,
+        })
         return 'refused'
       }
       target = this.#acc.newSlot(start, end, keyId, event)

@@ -13,7 +13,13 @@ export interface Slot {
   alive: boolean
 }
 
-export type SavedSlot = [start: number, end: number, keyId: string, key: Record<string, unknown> | null, accs: JsonValue[]]
+export type SavedSlot = [
+  start: number,
+  end: number,
+  keyId: string,
+  key: Record<string, unknown> | null,
+  accs: JsonValue[],
+]
 
 /** What the window stores share: the functions, the values of the current event, and emission. */
 export class Accumulation {
@@ -82,7 +88,13 @@ export class Accumulation {
   }
 
   save(slot: Slot): SavedSlot {
-    return [slot.start, slot.end, slot.keyId, slot.key, slot.accs.map((a, i) => this.functions[i].aggregator.toJson(a))]
+    return [
+      slot.start,
+      slot.end,
+      slot.keyId,
+      slot.key,
+      slot.accs.map((a, i) => this.functions[i].aggregator.toJson(a)),
+    ]
   }
 
   load([start, end, keyId, key, accs]: SavedSlot): Slot {

@@ -1,0 +1,5 @@
+import type { BenchRow } from './engine.ts'
+
+export async function metricsBenches(_quick: boolean): Promise<BenchRow[]> {
+  return []
+}

@@ -1,0 +1,77 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer()
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts a node script; resolves once `ready` answers true (or the script prints "ready"). */
+export async function startProcess(args: string[], ready: () => Promise<boolean>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let printedReady = false
+  child.stdout?.on('data', (d: Buffer) => {
+    if (d.toString().includes('ready')) printedReady = true
+  })
+  for (let i = 0; i < 400; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`)
+    if (printedReady || (await ready().catch(() => false))) return child
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  child.kill('SIGKILL')
+  throw new Error(`${args.join(' ')} did not start`)
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  await exited
+  clearTimeout(timer)
+}
+
+export interface LoadResult {
+  requests: number
+  events: number
+  eventsPerSecond: number
+  mbPerSecond: number
+  statuses: Record<string, number>
+  p50: number
+  p99: number
+}
+
+/** Runs the load generator in its own process. */
+export function runLoad(
+  url: string,
+  seconds: number,
+  connections: number,
+  batch: number,
+  rate = 0,
+): Promise<LoadResult> {
+  const script = new URL('./load.ts', import.meta.url).pathname
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [script, url, String(seconds), String(connections), String(batch), String(rate)],
+      { maxBuffer: 1 << 20 },
+      (err, stdout) => {
+        if (err) reject(err)
+        else resolve(JSON.parse(stdout.trim().split('\n').pop() as string))
+      },
+    )
+  })
+}
+
+export function tempDataDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'datapulse-bench-'))
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
+}

@@ -1,0 +1,73 @@
+/**
+ * `npm run bench [-- --quick] [-- --only engine,http,metrics,memory]`: every bench beside its
+ * ceiling from the same run; prints a table and writes JSON under bench/results/.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { type BenchRow, engineBenches } from './engine.ts'
+import { httpBenches } from './http.ts'
+import { metricsBenches } from './metrics.ts'
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' } },
+})
+const quick = values.quick ?? false
+const only = values.only ? new Set(values.only.split(',')) : undefined
+const wanted = (name: string) => !only || only.has(name)
+
+function memoryBench(): BenchRow[] {
+  const keys = 1_000_000
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', new URL('./memory-child.ts', import.meta.url).pathname, String(keys)],
+    {
+      encoding: 'utf8',
+    },
+  )
+  const { rss, rssBefore } = JSON.parse(out.trim().split('\n').pop() as string)
+  return [
+    {
+      bench: 'memory: RSS with 1M live window keys (count + sum)',
+      value: rss / 2 ** 20,
+      unit: 'MB',
+      ceiling: rssBefore / 2 ** 20,
+      ceilingName: 'RSS of the same process before any state',
+      target: '<= 400 MB',
+      ok: rss / 2 ** 20 <= 400,
+    },
+  ]
+}
+
+const rows: BenchRow[] = []
+const started = Date.now()
+if (wanted('engine')) rows.push(...engineBenches(quick))
+if (wanted('memory')) rows.push(...memoryBench())
+if (wanted('http')) rows.push(...(await httpBenches(quick)))
+if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
+
+const fmt = (v: number, unit: string) =>
+  unit === 'events/s' || unit === 'points/s'
+    ? `${(v / 1e6).toFixed(2)}M`
+    : unit === 'ms'
+      ? v.toFixed(1)
+      : v.toFixed(0)
+const lines = [
+  `DataPulse bench — ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${quick ? ' — quick' : ''}`,
+  '',
+  '| bench | result | ceiling (same run) | ratio | target | met |',
+  '| --- | --- | --- | --- | --- | --- |',
+  ...rows.map((r) => {
+    const ratio = r.ceiling ? (r.value / r.ceiling).toFixed(2) : ''
+    const ceiling = r.ceiling ? `${fmt(r.ceiling, r.unit)} ${r.unit} (${r.ceilingName})` : ''
+    return `| ${r.bench} | ${fmt(r.value, r.unit)} ${r.unit} | ${ceiling} | ${ratio} | ${r.target ?? ''} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'no'} |`
+  }),
+]
+console.log(lines.join('\n'))
+console.log(`\n(${((Date.now() - started) / 1000).toFixed(0)} s)`)
+const dir = new URL('./results/', import.meta.url).pathname
+mkdirSync(dir, { recursive: true })
+const stamp = new Date().toISOString().replaceAll(':', '-')
+writeFileSync(`${dir}/${stamp}${quick ? '-quick' : ''}.json`, `${JSON.stringify({ quick, rows }, null, 2)}\n`)
+writeFileSync(`${dir}/latest${quick ? '-quick' : ''}.md`, `${lines.join('\n')}\n`)
