@@ -57,17 +57,28 @@ export function fieldAt(value: unknown, path: string, issues: Issues): FieldRef 
   return undefined
 }
 
+/** A finite number above 0 (or at least 0 with `allowZero`) and at most `max`. */
+function boundedNumber(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  max: number,
+  allowZero: boolean,
+): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value)) issues.add(path, 'must be a number')
+  else if (allowZero ? value < 0 : value <= 0) issues.add(path, allowZero ? 'must be >= 0' : 'must be > 0')
+  else if (value > max) issues.add(path, `must be <= ${max}`)
+  else return value
+  return undefined
+}
+
 export function positiveNumber(
   value: unknown,
   path: string,
   issues: Issues,
   max: number,
 ): number | undefined {
-  if (typeof value !== 'number' || !Number.isFinite(value)) issues.add(path, 'must be a number')
-  else if (value <= 0) issues.add(path, 'must be > 0')
-  else if (value > max) issues.add(path, `must be <= ${max}`)
-  else return value
-  return undefined
+  return boundedNumber(value, path, issues, max, false)
 }
 
 export function nonNegativeNumber(
@@ -76,11 +87,7 @@ export function nonNegativeNumber(
   issues: Issues,
   max: number,
 ): number | undefined {
-  if (typeof value !== 'number' || !Number.isFinite(value)) issues.add(path, 'must be a number')
-  else if (value < 0) issues.add(path, 'must be >= 0')
-  else if (value > max) issues.add(path, `must be <= ${max}`)
-  else return value
-  return undefined
+  return boundedNumber(value, path, issues, max, true)
 }
 
 export function oneOf<T extends string>(

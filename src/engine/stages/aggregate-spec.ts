@@ -154,38 +154,19 @@ export function parseFunction(value: unknown, path: string, issues: Issues): Fun
   }
   const prefix = fn === 'percentile' || fn in PERCENTILES ? formatQ(q) : fn
   const name = as ?? resultName(prefix, field)
-  let aggregator: Aggregator<unknown>
-  let kind: ValueKind
-  switch (fn) {
-    case 'count':
-      aggregator = count as Aggregator<unknown>
-      kind = field === null ? 'none' : 'present'
-      break
-    case 'sum':
-      aggregator = sum as Aggregator<unknown>
-      kind = 'number'
-      break
-    case 'avg':
-      aggregator = avg as Aggregator<unknown>
-      kind = 'number'
-      break
-    case 'min':
-      aggregator = min as Aggregator<unknown>
-      kind = 'number'
-      break
-    case 'max':
-      aggregator = max as Aggregator<unknown>
-      kind = 'number'
-      break
-    case 'count_distinct':
-      aggregator = countDistinct(precision) as Aggregator<unknown>
-      kind = 'scalar'
-      break
-    default:
-      aggregator = percentile(q) as Aggregator<unknown>
-      kind = 'number'
-  }
   const kindName = (fn in PERCENTILES ? 'percentile' : fn) as FunctionSpec['fn']
+  const numeric = (aggregator: Aggregator<unknown>): [Aggregator<unknown>, ValueKind] => [
+    aggregator,
+    'number',
+  ]
+  const [aggregator, kind]: [Aggregator<unknown>, ValueKind] =
+    kindName === 'count'
+      ? [count as Aggregator<unknown>, field === null ? 'none' : 'present']
+      : kindName === 'count_distinct'
+        ? [countDistinct(precision) as Aggregator<unknown>, 'scalar']
+        : kindName === 'percentile'
+          ? numeric(percentile(q) as Aggregator<unknown>)
+          : numeric({ sum, avg, min, max }[kindName] as Aggregator<unknown>)
   return { fn: kindName, q: kindName === 'percentile' ? q : null, name, field, value: kind, aggregator }
 }
 
