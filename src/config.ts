@@ -40,6 +40,38 @@ const OPTIONS = {
     default: 'batch',
     help: 'log durability: batch = group commit, always = one fsync per request, off = none',
   },
+  'log-segment-bytes': {
+    env: 'DATAPULSE_LOG_SEGMENT_BYTES',
+    kind: 'int',
+    default: 64 * 1024 * 1024,
+    min: 1024,
+    max: 2 ** 31,
+    help: 'size at which a topic starts a new log segment',
+  },
+  'log-retention-hours': {
+    env: 'DATAPULSE_LOG_RETENTION_HOURS',
+    kind: 'int',
+    default: 168,
+    min: 1,
+    max: 87_600,
+    help: 'log segments older than this go, once every pipeline has checkpointed past them',
+  },
+  'log-retention-bytes': {
+    env: 'DATAPULSE_LOG_RETENTION_BYTES',
+    kind: 'int',
+    default: 10 * 1024 ** 3,
+    min: 1024,
+    max: 2 ** 50,
+    help: 'per topic: past this size the oldest segments go, once every pipeline has checkpointed past them',
+  },
+  'log-cache-events': {
+    env: 'DATAPULSE_LOG_CACHE_EVENTS',
+    kind: 'int',
+    default: 200_000,
+    min: 0,
+    max: 100_000_000,
+    help: 'newest events per topic kept parsed in memory for pipelines that are caught up',
+  },
   'max-keys-per-window': {
     env: 'DATAPULSE_MAX_KEYS_PER_WINDOW',
     kind: 'int',
@@ -103,6 +135,10 @@ export interface Config {
   bodyLimit: number
   maxBatch: number
   fsync: 'batch' | 'always' | 'off'
+  logSegmentBytes: number
+  logRetentionHours: number
+  logRetentionBytes: number
+  logCacheEvents: number
   maxKeysPerWindow: number
   maxWindowsPerEvent: number
   maxLag: number

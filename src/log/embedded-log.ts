@@ -1,19 +1,11 @@
-import {
-  closeSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs'
+import { mkdirSync, readdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Event } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
-import type { AppendResult, EventLog, LogBatch } from './log.ts'
-import { decodeEvents, encodeRecord, scanRecord } from './record-format.ts'
+import type { AppendResult, EventLog, LogBatch, RetentionPolicy } from './log.ts'
+import { encodeRecord } from './record-format.ts'
+import { Segment, segmentName } from './segment.ts'
 
 export type FsyncPolicy = 'always' | 'batch' | 'off'
 
@@ -23,6 +15,8 @@ export interface EmbeddedLogOptions {
   fsync: FsyncPolicy
   /** recent events kept parsed in memory per topic, so caught-up readers never touch the disk */
   cacheEvents: number
+  /** a new segment starts once the active one is this large */
+  segmentBytes: number
   logger: Logger
   /** wall clock for appended-at times (tests inject one) */
   clock?: () => number
@@ -34,94 +28,58 @@ interface Pending {
   reject: (err: Error) => void
 }
 
-const SEGMENT = '00000000000000000000.log'
-
-/** One topic: a segment file, its in-memory index of records, and a cache of the newest batches. */
+/** One topic: its segments, group commit of appends, and a cache of the newest batches. */
 class Topic {
   readonly name: string
-  readonly #path: string
-  readonly #options: EmbeddedLogOptions
+  readonly #dir: string
+  readonly #o: EmbeddedLogOptions
+  readonly #clock: () => number
+  readonly #segments: Segment[] = []
   #fh: FileHandle | undefined
-  #fd = -1
-  #size = 0
-  /** per record: first offset, count, file position, byte length, appended-at */
-  readonly #offsets: number[] = []
-  readonly #counts: number[] = []
-  readonly #positions: number[] = []
-  readonly #lengths: number[] = []
-  readonly #appendedAt: number[] = []
   readonly #cache = new Map<number, Event[]>()
   #cachedEvents = 0
-  #end = 0
   #lastAppendedAt = 0
   #pending: Pending[] = []
   #flushing = false
+  /** appended-at of the write in progress (it becomes readable later), or undefined */
+  #inFlightAt: number | undefined
   readonly listeners = new Set<() => void>()
 
   constructor(name: string, dir: string, options: EmbeddedLogOptions) {
     this.name = name
-    this.#options = options
+    this.#dir = dir
+    this.#o = options
+    this.#clock = options.clock ?? Date.now
     mkdirSync(dir, { recursive: true })
-    this.#path = join(dir, SEGMENT)
-    this.#recover()
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{20}\.log$/.test(f))
+      .sort()
+    files.forEach((file, i) => {
+      const segment = new Segment(join(dir, file), Number(file.slice(0, 20)))
+      segment.recover(i === files.length - 1, options.logger)
+      this.#segments.push(segment)
+    })
+    if (this.#segments.length === 0) this.#segments.push(new Segment(join(dir, segmentName(0)), 0))
+    for (const s of this.#segments)
+      if (s.lastAppendedAt > this.#lastAppendedAt) this.#lastAppendedAt = s.lastAppendedAt
+  }
+
+  get #active(): Segment {
+    return this.#segments[this.#segments.length - 1]
   }
 
   get end(): number {
-    return this.#end
+    return this.#active.end
   }
 
   get start(): number {
-    return this.#offsets.length > 0 ? this.#offsets[0] : this.#end
+    return this.#segments[0].offsets.length > 0 ? this.#segments[0].offsets[0] : this.#segments[0].baseOffset
   }
 
-  /** Indexes the segment; a torn or corrupt tail is cut back to the last whole record. */
-  #recover(): void {
-    let buf: Buffer
-    try {
-      buf = readFileSync(this.#path)
-    } catch {
-      return
-    }
-    let pos = 0
-    for (;;) {
-      const r = scanRecord(buf, pos)
-      if (r.kind === 'end') break
-      if (r.kind === 'torn') {
-        this.#options.logger.warn(
-          { topic: this.name, position: pos, bytes: buf.length - pos, reason: r.reason },
-          'log segment has a torn tail; truncating to the last whole record',
-        )
-        const fd = openSync(this.#path, 'r+')
-        try {
-          ftruncateSync(fd, pos)
-        } finally {
-          closeSync(fd)
-        }
-        break
-      }
-      this.#index(r.meta.offset, r.meta.count, pos, r.next - pos, r.meta.appendedAt)
-      pos = r.next
-    }
-    this.#size = pos
-  }
-
-  #index(offset: number, count: number, pos: number, length: number, appendedAt: number): void {
-    this.#offsets.push(offset)
-    this.#counts.push(count)
-    this.#positions.push(pos)
-    this.#lengths.push(length)
-    this.#appendedAt.push(appendedAt)
-    this.#end = offset + count
-    if (appendedAt > this.#lastAppendedAt) this.#lastAppendedAt = appendedAt
-  }
-
-  async #file(): Promise<FileHandle> {
-    if (this.#fh === undefined) {
-      this.#fh = await open(this.#path, 'a+')
-      this.#fd = this.#fh.fd
-      this.#size = statSync(this.#path).size
-    }
-    return this.#fh
+  /** No batch that becomes readable later will carry an arrival time below this. */
+  stableTime(): number {
+    const now = this.#clock()
+    return this.#inFlightAt === undefined ? now : Math.min(now, this.#inFlightAt)
   }
 
   append(events: Event[]): Promise<AppendResult> {
@@ -135,113 +93,140 @@ class Topic {
     })
   }
 
+  async #file(): Promise<FileHandle> {
+    const active = this.#active
+    if (active.size >= this.#o.segmentBytes && active.offsets.length > 0) {
+      await this.#fh?.close()
+      this.#fh = undefined
+      this.#segments.push(new Segment(join(this.#dir, segmentName(active.end)), active.end))
+    }
+    if (this.#fh === undefined) {
+      this.#fh = await open(this.#active.path, 'a')
+      this.#active.size = (await this.#fh.stat()).size
+    }
+    return this.#fh
+  }
+
   async #flush(): Promise<void> {
     while (this.#pending.length > 0) {
-      const group = this.#options.fsync === 'always' ? this.#pending.splice(0, 1) : this.#pending.splice(0)
-      const appendedAt = Math.max((this.#options.clock ?? Date.now)(), this.#lastAppendedAt)
-      let offset = this.#end
+      const group = this.#o.fsync === 'always' ? this.#pending.splice(0, 1) : this.#pending.splice(0)
+      const appendedAt = Math.max(this.#clock(), this.#lastAppendedAt)
+      this.#inFlightAt = appendedAt
+      let offset = this.end
       const buffers: Buffer[] = []
-      const metas: Array<{ offset: number; count: number; length: number }> = []
       for (const p of group) {
-        const buf = encodeRecord({ offset, appendedAt, count: p.events.length }, JSON.stringify(p.events))
-        buffers.push(buf)
-        metas.push({ offset, count: p.events.length, length: buf.length })
+        buffers.push(encodeRecord({ offset, appendedAt, count: p.events.length }, JSON.stringify(p.events)))
         offset += p.events.length
       }
-      const startSize = this.#size
+      let segment: Segment | undefined
+      let startSize = 0
       try {
         const fh = await this.#file()
+        segment = this.#active
+        startSize = segment.size
         await fh.writev(buffers)
-        if (this.#options.fsync !== 'off') await fh.datasync()
+        if (this.#o.fsync !== 'off') await fh.datasync()
       } catch (err) {
         // leave no partial record behind; the appends fail and nothing is acknowledged
-        await this.#fh?.truncate(startSize).catch(() => undefined)
+        if (segment) await this.#fh?.truncate(startSize).catch(() => undefined)
+        this.#inFlightAt = undefined
         for (const p of group) p.reject(err as Error)
         continue
       }
+      this.#lastAppendedAt = appendedAt
       let pos = startSize
+      let first = this.end
       for (let i = 0; i < group.length; i++) {
-        const m = metas[i]
-        this.#index(m.offset, m.count, pos, m.length, appendedAt)
-        this.#remember(this.#offsets.length - 1, group[i].events)
-        pos += m.length
+        const count = group[i].events.length
+        segment.index(first, count, pos, buffers[i].length, appendedAt)
+        this.#remember(first, group[i].events)
+        group[i].resolve({ topic: this.name, offset: first, count })
+        pos += buffers[i].length
+        first += count
       }
-      this.#size = pos
-      for (let i = 0; i < group.length; i++)
-        group[i].resolve({ topic: this.name, offset: metas[i].offset, count: metas[i].count })
+      segment.size = pos
+      this.#inFlightAt = undefined
       for (const listener of this.listeners) listener()
     }
     this.#flushing = false
   }
 
-  #remember(record: number, events: Event[]): void {
-    this.#cache.set(record, events)
+  #remember(offset: number, events: Event[]): void {
+    this.#cache.set(offset, events)
     this.#cachedEvents += events.length
     for (const [key, cached] of this.#cache) {
-      if (this.#cachedEvents <= this.#options.cacheEvents || key === record) break
+      if (this.#cachedEvents <= this.#o.cacheEvents || key === offset) break
       this.#cache.delete(key)
       this.#cachedEvents -= cached.length
     }
   }
 
-  /** The index of the record holding `offset`, or the count of records when past the end. */
-  #find(offset: number): number {
-    const offsets = this.#offsets
-    let lo = 0
-    let hi = offsets.length - 1
-    if (hi < 0 || offset >= this.#end) return offsets.length
-    if (offset < offsets[0]) return 0
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1
-      if (offsets[mid] <= offset) lo = mid
-      else hi = mid - 1
-    }
-    return lo
-  }
-
-  #events(record: number): Event[] {
-    const cached = this.#cache.get(record)
-    if (cached !== undefined) return cached
-    const length = this.#lengths[record]
-    const buf = Buffer.allocUnsafe(length)
-    const fd = this.#fd >= 0 ? this.#fd : openSync(this.#path, 'r')
-    try {
-      readSync(fd, buf, 0, length, this.#positions[record])
-    } finally {
-      if (fd !== this.#fd) closeSync(fd)
-    }
-    const scanned = scanRecord(buf, 0)
-    if (scanned.kind !== 'record')
-      throw new Error(`log ${this.name}: record ${record} unreadable (${scanned.kind})`)
-    return decodeEvents<Event>(buf, scanned.jsonStart, scanned.next)
-  }
-
   read(from: number, maxEvents: number): LogBatch[] {
     const out: LogBatch[] = []
     let total = 0
-    for (let r = this.#find(from); r < this.#offsets.length && total < maxEvents; r++) {
-      const offset = this.#offsets[r]
-      let events = this.#events(r)
-      let first = offset
-      if (from > offset) {
-        events = events.slice(from - offset)
-        first = from
+    const segments = this.#segments
+    let s = segments.length - 1
+    while (s > 0 && segments[s].baseOffset > from) s--
+    for (; s < segments.length && total < maxEvents; s++) {
+      const seg = segments[s]
+      for (let r = seg.find(from); r < seg.offsets.length && total < maxEvents; r++) {
+        const offset = seg.offsets[r]
+        if (offset + seg.counts[r] <= from) continue
+        let events = this.#cache.get(offset) ?? seg.read(r)
+        let first = offset
+        if (from > offset) {
+          events = events.slice(from - offset)
+          first = from
+        }
+        out.push({ offset: first, appendedAt: seg.appendedAt[r], events })
+        total += events.length
       }
-      out.push({ offset: first, appendedAt: this.#appendedAt[r], events })
-      total += events.length
     }
     return out
+  }
+
+  /** Deletes whole, inactive segments below `keepFrom` that are too old, or past the size budget. */
+  retain(keepFrom: number, policy: RetentionPolicy, now: number): number {
+    let removed = 0
+    let bytes = this.#segments.reduce((n, s) => n + s.size, 0)
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0]
+      if (oldest.end > keepFrom) break
+      const tooOld = now - oldest.lastAppendedAt > policy.maxAgeMs
+      const tooBig = bytes > policy.maxBytes
+      if (!tooOld && !tooBig) break
+      for (let o = oldest.baseOffset; o < oldest.end; ) {
+        const cached = this.#cache.get(o)
+        if (cached === undefined) break
+        this.#cache.delete(o)
+        this.#cachedEvents -= cached.length
+        o += cached.length
+      }
+      oldest.remove()
+      this.#segments.shift()
+      bytes -= oldest.size
+      removed++
+    }
+    return removed
+  }
+
+  get bytes(): number {
+    return this.#segments.reduce((n, s) => n + s.size, 0)
+  }
+
+  get segmentCount(): number {
+    return this.#segments.length
   }
 
   async close(): Promise<void> {
     while (this.#flushing) await new Promise((r) => setImmediate(r))
     await this.#fh?.close()
     this.#fh = undefined
-    this.#fd = -1
+    for (const s of this.#segments) s.close()
   }
 }
 
-/** The embedded, durable, append-only log: one directory per topic under `<data dir>/log`. */
+/** The embedded, durable, append-only log: one directory of segments per topic under `<data dir>/log`. */
 export class EmbeddedLog implements EventLog {
   readonly #options: EmbeddedLogOptions
   readonly #topics = new Map<string, Topic>()
@@ -280,6 +265,10 @@ export class EmbeddedLog implements EventLog {
     return this.#topics.get(topic)?.start ?? 0
   }
 
+  stableTime(topic: string): number {
+    return this.#topics.get(topic)?.stableTime() ?? (this.#options.clock ?? Date.now)()
+  }
+
   subscribe(topic: string, listener: () => void): () => void {
     const t = this.#topic(topic)
     t.listeners.add(listener)
@@ -288,6 +277,15 @@ export class EmbeddedLog implements EventLog {
 
   topics(): string[] {
     return [...this.#topics.keys()]
+  }
+
+  retain(topic: string, keepFrom: number, policy: RetentionPolicy): number {
+    return this.#topics.get(topic)?.retain(keepFrom, policy, (this.#options.clock ?? Date.now)()) ?? 0
+  }
+
+  describe(topic: string): { segments: number; bytes: number } | undefined {
+    const t = this.#topics.get(topic)
+    return t && { segments: t.segmentCount, bytes: t.bytes }
   }
 
   async close(): Promise<void> {

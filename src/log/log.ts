@@ -8,6 +8,12 @@ export interface LogBatch {
   events: Event[]
 }
 
+/** When whole segments may go: once every reader is past them, if older than maxAgeMs or over maxBytes. */
+export interface RetentionPolicy {
+  maxAgeMs: number
+  maxBytes: number
+}
+
 export interface AppendResult {
   topic: string
   /** offset of the first appended event */
@@ -28,6 +34,13 @@ export interface EventLog {
   endOffset(topic: string): number
   /** The first retained offset. */
   startOffset(topic: string): number
+  /**
+   * A time no batch that becomes readable later will carry as its arrival time: what a reader
+   * may move its clock to without ever seeing an earlier arrival (exact replays of idle time).
+   */
+  stableTime(topic: string): number
+  /** Drops old data no reader needs: everything below `keepFrom` is past every reader. */
+  retain(topic: string, keepFrom: number, policy: RetentionPolicy): number
   /** Calls `listener` whenever new durable events are on `topic`; returns the unsubscribe. */
   subscribe(topic: string, listener: () => void): () => void
   topics(): string[]

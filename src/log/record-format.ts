@@ -8,7 +8,7 @@ import { crc32 } from 'node:zlib'
  * without parsing any JSON.
  */
 export const FRAME_BYTES = 8
-const META_BYTES = 20
+export const META_BYTES = 20
 export const MAX_RECORD_BYTES = 512 * 1024 * 1024
 
 export interface RecordMeta {

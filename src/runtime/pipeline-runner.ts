@@ -14,6 +14,9 @@ import {
 } from '../stores/store.ts'
 import { resultEvent } from './result-shape.ts'
 
+/** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
+const SLICE_MS = 10
+
 export interface RunnerOptions {
   id: string
   definition: PipelineDefinition
@@ -49,6 +52,7 @@ export class PipelineRunner {
   #wake: (() => void) | undefined
   #unsubscribe: (() => void) | undefined
   #lastCheckpoint = 0
+  #checkpointedOffset = 0
   #dirtySinceCheckpoint = false
   #failure: string | undefined
 
@@ -71,6 +75,11 @@ export class PipelineRunner {
     return this.#offset
   }
 
+  /** The offset of the last checkpoint: recovery replays from here, so the log keeps it. */
+  get checkpointedOffset(): number {
+    return this.#checkpointedOffset
+  }
+
   /** Events on the source topic not yet processed. */
   get lag(): number {
     return Math.max(0, this.#o.log.endOffset(this.definition.sourceTopic) - this.#offset)
@@ -89,6 +98,7 @@ export class PipelineRunner {
       this.#offset = checkpoint.offset
       this.#stats = { ...emptyStats(), ...checkpoint.stats }
       this.#pipeline.restore(checkpoint.state)
+      this.#checkpointedOffset = checkpoint.offset
     } else {
       this.#offset =
         definition.startFrom === 'latest'
@@ -115,8 +125,8 @@ export class PipelineRunner {
   }
 
   async #run(): Promise<void> {
-    const { log, definition, clock } = this.#o
-    const readBatch = this.#o.readBatch ?? 20_000
+    const { log, definition } = this.#o
+    const readBatch = this.#o.readBatch ?? 5_000
     const tickMs = this.#o.tickMs ?? 200
     while (!this.#stopping) {
       const batches = await log.read(definition.sourceTopic, this.#offset, readBatch)
@@ -132,8 +142,10 @@ export class PipelineRunner {
         })
         this.#wake = undefined
         if (this.#stopping) break
-        this.#pipeline.advance(clock(), out)
+        // not past the arrival time of a write still in flight, so a replay sees the same closes
+        this.#pipeline.advance(log.stableTime(definition.sourceTopic), out)
       } else {
+        const sliceEnd = performance.now() + SLICE_MS
         for (const batch of batches) {
           const before = out.deadLetters.length
           this.#pipeline.process(batch.events, batch.appendedAt, out)
@@ -148,11 +160,14 @@ export class PipelineRunner {
             })
           }
           this.#offset = batch.offset + batch.events.length
+          if (performance.now() > sliceEnd) break
         }
         this.#dirtySinceCheckpoint = true
       }
       await this.#commit(out, deadLetters)
       clearOutput(out)
+      // let requests in between slices: a pipeline that falls behind shows as lag (and 429s), not as a stalled server
+      if (batches.length > 0) await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
@@ -177,18 +192,22 @@ export class PipelineRunner {
       out.results.length === 0
     )
       return
+    // the sink first: a crash before the commit replays into it again (at least once, same ids);
+    // results, dead letters, series and the checkpoint then land in one transaction (exactly once)
+    await this.#writeSink(out)
+    const checkpoint = due ? this.#checkpointValue() : undefined
     await this.#o.store.commit(this.id, {
       results: closed,
       deadLetters,
-      checkpoint: due ? this.#checkpointValue() : undefined,
+      metrics: this.#series(closed),
+      checkpoint,
     })
-    if (due) {
+    if (checkpoint) {
       this.#lastCheckpoint = now
+      this.#checkpointedOffset = checkpoint.offset
       this.#dirtySinceCheckpoint = false
       if (deadLetters.length > 0) await this.#o.store.trimDeadLetters(this.id, this.#o.deadLetterLimit)
     }
-    await this.#writeSink(out)
-    if (closed.length > 0) await this.#o.store.writeMetrics(this.#series(closed))
   }
 
   async #writeSink(out: PipelineOutput): Promise<void> {
@@ -220,7 +239,9 @@ export class PipelineRunner {
   }
 
   async #checkpoint(): Promise<void> {
-    await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint: this.#checkpointValue() })
+    const checkpoint = this.#checkpointValue()
+    await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint })
+    this.#checkpointedOffset = checkpoint.offset
     this.#lastCheckpoint = this.#o.clock()
     this.#dirtySinceCheckpoint = false
   }

@@ -90,7 +90,8 @@ export class Runtime {
     const log = new EmbeddedLog({
       dir: join(config.dataDir, 'log'),
       fsync: config.fsync,
-      cacheEvents: 500_000,
+      cacheEvents: config.logCacheEvents,
+      segmentBytes: config.logSegmentBytes,
       logger,
       clock: options.clock,
     })
@@ -116,7 +117,7 @@ export class Runtime {
       })
       if (record.status === PipelineStatus.running) await runtime.#startRunner(record.id)
     }
-    runtime.#retentionTimer = setInterval(() => void runtime.#enforceRetention(), 60_000)
+    runtime.#retentionTimer = setInterval(() => void runtime.enforceRetention(), 60_000)
     runtime.#retentionTimer.unref()
     return runtime
   }
@@ -345,12 +346,32 @@ export class Runtime {
     return this.#ingested
   }
 
-  async #enforceRetention(): Promise<void> {
+  /**
+   * Drops log segments every pipeline has checkpointed past (when old or over the size budget) and
+   * metric points past their retention. Runs every minute.
+   */
+  async enforceRetention(): Promise<void> {
     try {
-      const cutoff = this.clock() - this.config.metricsRetentionDays * 86_400_000
-      await this.store.deleteMetricsBefore(cutoff)
+      const keepFrom = new Map<string, number>()
+      for (const e of this.#entries.values()) {
+        const offset = e.runner
+          ? e.runner.checkpointedOffset
+          : (await this.store.loadCheckpoint(e.record.id))?.offset
+        if (offset === undefined) continue
+        const topic = e.definition.sourceTopic
+        keepFrom.set(topic, Math.min(keepFrom.get(topic) ?? Number.POSITIVE_INFINITY, offset))
+      }
+      const policy = {
+        maxAgeMs: this.config.logRetentionHours * 3_600_000,
+        maxBytes: this.config.logRetentionBytes,
+      }
+      for (const topic of this.log.topics()) {
+        const removed = this.log.retain(topic, keepFrom.get(topic) ?? this.log.endOffset(topic), policy)
+        if (removed > 0) this.logger.info({ topic, segments: removed }, 'log retention removed segments')
+      }
+      await this.store.deleteMetricsBefore(this.clock() - this.config.metricsRetentionDays * 86_400_000)
     } catch (err) {
-      this.logger.error({ err }, 'metrics retention failed')
+      this.logger.error({ err }, 'retention failed')
     }
   }
 

@@ -51,6 +51,8 @@ export interface DeadLetterRecord {
 export interface PipelineCommit {
   results: WindowResult[]
   deadLetters: DeadLetterRecord[]
+  /** the results as series points (pipeline.<name>.<function>) */
+  metrics?: MetricPoint[]
   checkpoint?: Checkpoint
 }
 

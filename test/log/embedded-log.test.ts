@@ -16,8 +16,8 @@ const events = (from: number, n: number): Event[] =>
     data: { i: from + i },
   }))
 
-const open = (dir: string, cacheEvents = 1_000) =>
-  new EmbeddedLog({ dir, fsync: 'batch', cacheEvents, logger: silentLogger() })
+const open = (dir: string, cacheEvents = 1_000, segmentBytes = 64 * 1024 * 1024) =>
+  new EmbeddedLog({ dir, fsync: 'batch', cacheEvents, segmentBytes, logger: silentLogger() })
 
 test('concurrent appends get consecutive offsets, read back in order, also from disk after reopen', async (t) => {
   const dir = tempDir(t)
@@ -95,4 +95,47 @@ test('a torn or corrupt tail is cut back to the last whole record on open', asyn
   // the next append continues from the last good offset
   assert.equal((await reopened.append('t', events(3, 1))).offset, 3)
   await reopened.close()
+})
+
+test('segments roll at the configured size; reads span them; retention keeps what readers need', async (t) => {
+  const dir = tempDir(t)
+  const log = open(dir, 0, 2_000)
+  for (let i = 0; i < 40; i++) await log.append('s', events(i * 10, 10))
+  const described = log.describe('s')
+  assert.ok(described && described.segments > 5, JSON.stringify(described))
+  assert.deepEqual(
+    (await log.read('s', 95, 30)).flatMap((b) => b.events.map((e) => e.data.i)).slice(0, 3),
+    [95, 96, 97],
+  )
+  // nothing goes while a reader still needs it, however big the topic is
+  assert.equal(log.retain('s', 0, { maxAgeMs: 1e12, maxBytes: 1 }), 0)
+  // past offset 200 the oldest segments may go (over the size budget); the active one stays
+  const removed = log.retain('s', 200, { maxAgeMs: 1e12, maxBytes: 1 })
+  assert.ok(removed > 0)
+  const start = log.startOffset('s')
+  assert.ok(start > 0 && start <= 200, `start ${start}`)
+  assert.equal((await log.read('s', 200, 1))[0].offset, 200)
+  // young and small enough: nothing more goes
+  assert.equal(log.retain('s', 400, { maxAgeMs: 1e12, maxBytes: 1e12 }), 0)
+  await log.close()
+  const again = open(dir, 0, 2_000)
+  assert.equal(again.startOffset('s'), start)
+  assert.equal(again.endOffset('s'), 400)
+  assert.deepEqual(
+    (await again.read('s', 399, 10)).flatMap((b) => b.events.map((e) => e.id)),
+    ['e399'],
+  )
+  await again.close()
+})
+
+test('a corrupt record followed by valid ones is reported, not skipped', async (t) => {
+  const dir = tempDir(t)
+  const log = open(dir)
+  for (let i = 0; i < 3; i++) await log.append('c', events(i * 2, 2))
+  await log.close()
+  const segment = join(dir, 'c', '00000000000000000000.log')
+  const bytes = readFileSync(segment)
+  bytes[40] ^= 0xff // inside the first record
+  writeFileSync(segment, bytes)
+  assert.throws(() => open(dir), /corrupt record at byte 0 .*followed by valid records/)
 })

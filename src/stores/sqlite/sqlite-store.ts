@@ -142,6 +142,7 @@ export class SqliteStore implements Store {
           d.at,
         )
       }
+      if (commit.metrics && commit.metrics.length > 0) this.#metrics.write(commit.metrics)
       const c = commit.checkpoint
       if (c)
         this.#stmt.saveCheckpoint.run(
