@@ -127,7 +127,8 @@ class Topic {
         const total = buffers.reduce((n, b) => n + b.length, 0)
         const { bytesWritten } = await fh.writev(buffers)
         // a full disk can end a write short without an error: that is a failure too
-        if (bytesWritten !== total) throw Object.assign(new Error(`short write: ${bytesWritten} of ${total} bytes`), { code: 'ENOSPC' })
+        if (bytesWritten !== total)
+          throw Object.assign(new Error(`short write: ${bytesWritten} of ${total} bytes`), { code: 'ENOSPC' })
         if (this.#o.fsync !== 'off') await fh.datasync()
       } catch (err) {
         // leave no partial record behind; the appends fail and nothing is acknowledged

@@ -5,6 +5,7 @@ import type { LookupSource } from '../engine/stages/enrich.ts'
 import type { Event, WindowResult } from '../engine/types.ts'
 import type { EventLog } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
+import type { Telemetry } from '../observability/telemetry.ts'
 import {
   type DeadLetterRecord,
   emptyStats,
@@ -28,6 +29,7 @@ export interface RunnerOptions {
   clock: () => number
   checkpointIntervalMs: number
   deadLetterLimit: number
+  telemetry?: Telemetry
   /** most events processed between two commits */
   readBatch?: number
   /** how often a quiet aggregate pipeline moves its watermark (idle timeout, processing time) */
@@ -160,6 +162,7 @@ export class PipelineRunner {
             })
           }
           this.#offset = batch.offset + batch.events.length
+          this.#o.telemetry?.ingestToProcessed.observe(Math.max(0, this.#o.clock() - batch.appendedAt) / 1000)
           if (performance.now() > sliceEnd) break
         }
         this.#dirtySinceCheckpoint = true
@@ -196,12 +199,14 @@ export class PipelineRunner {
     // results, dead letters, series and the checkpoint then land in one transaction (exactly once)
     await this.#writeSink(out)
     const checkpoint = due ? this.#checkpointValue() : undefined
+    const timer = this.#o.telemetry?.storeCommit.startTimer()
     await this.#o.store.commit(this.id, {
       results: closed,
       deadLetters,
       metrics: this.#series(closed),
       checkpoint,
     })
+    timer?.()
     if (checkpoint) {
       this.#lastCheckpoint = now
       this.#checkpointedOffset = checkpoint.offset

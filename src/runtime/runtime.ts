@@ -10,6 +10,7 @@ import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
 import { EmbeddedLog } from '../log/embedded-log.ts'
 import type { EventLog } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
+import { Telemetry } from '../observability/telemetry.ts'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
 import {
   emptyStats,
@@ -62,6 +63,7 @@ export class Runtime {
   readonly clock: () => number
   readonly startedAt: number
   readonly ingestRate: RateMeter
+  readonly telemetry: Telemetry
   readonly #entries = new Map<string, Entry>()
   readonly #limits: AggregateLimits & { maxWindowsPerEvent: number }
   readonly #nextId = idGenerator(randomBytes(6).toString('base64url'))
@@ -78,6 +80,19 @@ export class Runtime {
     this.lookups = new Lookups(store)
     this.startedAt = this.clock()
     this.ingestRate = new RateMeter(this.clock)
+    this.telemetry = new Telemetry({
+      pipelines: () =>
+        [...this.#entries.values()].map((e) => {
+          const v = this.#view(e)
+          return {
+            name: e.record.name,
+            stats: v.stats,
+            lag: v.lag,
+            watermark: v.watermark,
+            running: e.runner !== undefined,
+          }
+        }),
+    })
     this.#limits = {
       maxKeysPerWindow: options.config.maxKeysPerWindow,
       maxWindowsPerEvent: options.config.maxWindowsPerEvent,
@@ -198,6 +213,7 @@ export class Runtime {
       clock: this.clock,
       checkpointIntervalMs: this.config.checkpointIntervalMs,
       deadLetterLimit: this.config.deadLetterLimit,
+      telemetry: this.telemetry,
     })
     entry.runner = runner
     entry.failure = undefined
@@ -321,8 +337,10 @@ export class Runtime {
     }
     const events = normalized.events
     if (topics.length > 0) {
+      const timer = this.telemetry.logAppend.startTimer()
       try {
         await Promise.all(topics.map((t) => this.log.append(t, events)))
+        timer()
       } catch (err) {
         this.logger.error({ err }, 'log append failed')
         return {
@@ -333,6 +351,7 @@ export class Runtime {
     }
     this.#ingested += events.length
     this.ingestRate.add(events.length)
+    this.telemetry.ingestEvents.inc(events.length)
     return { ok: true, value: { accepted: events.length, topics } }
   }
 

@@ -32,7 +32,11 @@ test('disk full: ingestion answers 503 with Retry-After, nothing stored is corru
   mkdirSync(join(disk, 'log'))
   symlinkSync(join(disk, 'log'), join(dataDir, 'log'))
   const server = await startServer(t, { dataDir })
-  const events = Array.from({ length: 200 }, (_, i) => ({ event_type: 'e', source: 's', data: { pad: 'x'.repeat(1_000), i } }))
+  const events = Array.from({ length: 200 }, (_, i) => ({
+    event_type: 'e',
+    source: 's',
+    data: { pad: 'x'.repeat(1_000), i },
+  }))
   let accepted = 0
   let refused: { status: number; headers: Headers; body: { error: { code: string } } } | undefined
   for (let i = 0; i < 50 && !refused; i++) {
@@ -46,11 +50,20 @@ test('disk full: ingestion answers 503 with Retry-After, nothing stored is corru
   assert.equal(refused.headers.get('retry-after'), '5')
   assert.ok(accepted > 0)
   assert.equal((await server.call('GET', '/')).status, 200)
-  assert.equal((await server.call('POST', '/api/pipelines', { name: 'still', source_topic: 'full' })).status, 201)
+  assert.equal(
+    (await server.call('POST', '/api/pipelines', { name: 'still', source_topic: 'full' })).status,
+    201,
+  )
   await server.close()
 
   // every acknowledged event is there and readable; no partial record was left behind
-  const log = new EmbeddedLog({ dir: join(dataDir, 'log'), fsync: 'off', cacheEvents: 0, segmentBytes: 1 << 30, logger: silentLogger() })
+  const log = new EmbeddedLog({
+    dir: join(dataDir, 'log'),
+    fsync: 'off',
+    cacheEvents: 0,
+    segmentBytes: 1 << 30,
+    logger: silentLogger(),
+  })
   const read = (await log.read('full', 0, 1e9)).flatMap((b) => b.events)
   assert.equal(read.length, accepted)
   assert.equal(read[read.length - 1].data.i, 199)

@@ -27,6 +27,11 @@ export const IngestBody = Type.Object(
 )
 
 export function eventRoutes(app: Server, runtime: Runtime): void {
+  app.addHook('onResponse', async (request, reply) => {
+    if (request.routeOptions.url === '/api/events/ingest')
+      runtime.telemetry.ingestRequests.inc({ status: String(reply.statusCode) })
+  })
+
   app.post(
     '/api/events/ingest',
     {
@@ -66,7 +71,9 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
             { path: '/topic', message: 'must be a topic name: 1 to 249 of letters, digits, . _ -' },
           ]),
         )
-      return respond(reply, await runtime.ingest(body.events, topic as string | undefined), (v) => v)
+      const outcome = await runtime.ingest(body.events, topic as string | undefined)
+      if (outcome.ok) runtime.telemetry.ingestBytes.inc(Number(request.headers['content-length'] ?? 0))
+      return respond(reply, outcome, (v) => v)
     },
   )
 }

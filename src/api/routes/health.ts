@@ -21,6 +21,18 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
   )
 
   app.get(
+    '/metrics',
+    {
+      schema: { summary: "Prometheus exposition of the engine's own metrics", tags: ['health'] },
+      config: { role: 'read' },
+    },
+    async (_request, reply) => {
+      const body = await runtime.telemetry.registry.metrics()
+      return reply.type(runtime.telemetry.registry.contentType).send(body)
+    },
+  )
+
+  app.get(
     '/api/stats',
     { schema: { summary: 'Engine statistics', tags: ['health'] }, config: { role: 'read' } },
     async () => {
