@@ -69,3 +69,24 @@ export function ingestBodies(batches: number, size: number, keys: number, seed =
   }
   return bodies
 }
+
+/** Metric write bodies: `batches` of `size` points over 100 series (host × metric), one point per second each. */
+export function metricBodies(batches: number, size: number, seed = 11): string[] {
+  const random = seeded(seed)
+  const bodies: string[] = []
+  let t = Date.parse('2026-11-20T00:00:00Z')
+  for (let b = 0; b < batches; b++) {
+    const metrics = []
+    for (let i = 0; i < size; i++) {
+      if (i % 100 === 0) t += 1000
+      metrics.push({
+        name: `host.${['cpu', 'mem', 'disk', 'net'][i % 4]}`,
+        tags: { host: `h${i % 25}`, dc: `dc${i % 3}` },
+        value: random() * 100,
+        timestamp: t,
+      })
+    }
+    bodies.push(JSON.stringify({ metrics }))
+  }
+  return bodies
+}

@@ -4,14 +4,16 @@
  * one JSON line: requests, events, statuses, latency percentiles.
  */
 import { Agent, request } from 'node:http'
-import { ingestBodies } from './generate.ts'
+import { ingestBodies, metricBodies } from './generate.ts'
 
-const [url, secondsArg, connectionsArg, batchArg, rateArg] = process.argv.slice(2)
+const [url, secondsArg, connectionsArg, batchArg, rateArg, kind] = process.argv.slice(2)
 const seconds = Number(secondsArg)
 const connections = Number(connectionsArg)
 const batch = Number(batchArg)
 const rate = Number(rateArg ?? 0)
-const bodies = ingestBodies(64, batch, 10_000).map((b) => Buffer.from(b))
+const bodies = (kind === 'metrics' ? metricBodies(64, batch) : ingestBodies(64, batch, 10_000)).map((b) =>
+  Buffer.from(b),
+)
 const target = new URL(url)
 const agent = new Agent({ keepAlive: true, maxSockets: connections })
 const statuses: Record<number, number> = {}
@@ -56,6 +58,7 @@ async function worker(id: number): Promise<void> {
     requests++
     bytes += body.length
     if (status === 200) events += batch
+    else if (status !== 429) throw new Error(`unexpected status ${status}`)
     if (interval > 0) {
       next += interval
       const wait = next - performance.now()

@@ -56,12 +56,13 @@ export function runLoad(
   connections: number,
   batch: number,
   rate = 0,
+  kind: 'events' | 'metrics' = 'events',
 ): Promise<LoadResult> {
   const script = new URL('./load.ts', import.meta.url).pathname
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [script, url, String(seconds), String(connections), String(batch), String(rate)],
+      [script, url, String(seconds), String(connections), String(batch), String(rate), kind],
       { maxBuffer: 1 << 20 },
       (err, stdout) => {
         if (err) reject(err)

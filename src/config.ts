@@ -120,6 +120,14 @@ const OPTIONS = {
     max: 3650,
     help: 'raw metric points older than this are deleted',
   },
+  'metrics-rollup-days': {
+    env: 'DATAPULSE_METRICS_ROLLUP_DAYS',
+    kind: 'int',
+    default: 90,
+    min: 1,
+    max: 36_500,
+    help: '1-minute rollups are kept this long (1-hour rollups ten times as long)',
+  },
   'kafka-brokers': { env: 'KAFKA_BROKERS', kind: 'string', default: '', help: 'Kafka bootstrap servers' },
   'database-url': { env: 'DATABASE_URL', kind: 'string', default: '', help: 'PostgreSQL store' },
 } as const
@@ -145,6 +153,7 @@ export interface Config {
   deadLetterLimit: number
   checkpointIntervalMs: number
   metricsRetentionDays: number
+  metricsRollupDays: number
 }
 
 export class ConfigError extends Error {}

@@ -8,22 +8,26 @@ export const METRIC_LIMITS = { nameLength: 256, tags: 32, tagKeyLength: 128, tag
 const NAME = /^[A-Za-z0-9_.:\-/]+$/
 const POINT_FIELDS = new Set(['name', 'value', 'tags', 'timestamp'])
 
-/** Checks one metric point of a request body; `now` stands in for a missing timestamp. */
+function pathOf(index: number): string {
+  return index < 0 ? '' : `/metrics/${index}`
+}
+
+/** Checks one metric point of a request body (`index` -1: the body is the point); `now` stands in for a missing timestamp. */
 export function parsePoint(
   raw: unknown,
-  path: string,
+  index: number,
   now: number,
   issues: Issue[],
 ): MetricPoint | undefined {
   if (!isPlainObject(raw)) {
-    issues.push({ path, message: 'must be an object {"name","value","tags","timestamp"}' })
+    issues.push({ path: pathOf(index), message: 'must be an object {"name","value","tags","timestamp"}' })
     return undefined
   }
   const before = issues.length
   for (const key of Object.keys(raw))
     if (!POINT_FIELDS.has(key))
       issues.push({
-        path: pointer(path, key),
+        path: pointer(pathOf(index), key),
         message: 'unknown field (expected name, value, tags, timestamp)',
       })
   const { name, value, tags, timestamp } = raw
@@ -34,27 +38,27 @@ export function parsePoint(
     !NAME.test(name)
   )
     issues.push({
-      path: pointer(path, 'name'),
+      path: pointer(pathOf(index), 'name'),
       message: `is required: 1 to ${METRIC_LIMITS.nameLength} of letters, digits, _ . : - /`,
     })
   if (typeof value !== 'number' || !Number.isFinite(value))
-    issues.push({ path: pointer(path, 'value'), message: 'is required: a finite number' })
+    issues.push({ path: pointer(pathOf(index), 'value'), message: 'is required: a finite number' })
   const outTags: Record<string, string> = {}
   if (tags !== undefined && tags !== null) {
     if (!isPlainObject(tags))
-      issues.push({ path: pointer(path, 'tags'), message: 'must be an object of strings' })
+      issues.push({ path: pointer(pathOf(index), 'tags'), message: 'must be an object of strings' })
     else {
       const keys = Object.keys(tags)
       if (keys.length > METRIC_LIMITS.tags)
-        issues.push({ path: pointer(path, 'tags'), message: `at most ${METRIC_LIMITS.tags} tags` })
+        issues.push({ path: pointer(pathOf(index), 'tags'), message: `at most ${METRIC_LIMITS.tags} tags` })
       for (const k of keys) {
         const v = tags[k]
-        const at = pointer(pointer(path, 'tags'), k)
+        const at = () => pointer(pointer(pathOf(index), 'tags'), k)
         if (k.length === 0 || k.length > METRIC_LIMITS.tagKeyLength || isForbiddenKey(k))
-          issues.push({ path: at, message: `tag keys are 1 to ${METRIC_LIMITS.tagKeyLength} characters` })
+          issues.push({ path: at(), message: `tag keys are 1 to ${METRIC_LIMITS.tagKeyLength} characters` })
         else if (typeof v !== 'string' || v.length > METRIC_LIMITS.tagValueLength)
           issues.push({
-            path: at,
+            path: at(),
             message: `must be a string of at most ${METRIC_LIMITS.tagValueLength} characters`,
           })
         else outTags[k] = v
@@ -66,7 +70,7 @@ export function parsePoint(
     const parsed = parseTimestamp(timestamp)
     if (parsed === undefined)
       issues.push({
-        path: pointer(path, 'timestamp'),
+        path: pointer(pathOf(index), 'timestamp'),
         message: 'must be an RFC 3339 timestamp or epoch milliseconds',
       })
     else ts = parsed

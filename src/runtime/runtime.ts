@@ -388,7 +388,13 @@ export class Runtime {
         const removed = this.log.retain(topic, keepFrom.get(topic) ?? this.log.endOffset(topic), policy)
         if (removed > 0) this.logger.info({ topic, segments: removed }, 'log retention removed segments')
       }
-      await this.store.deleteMetricsBefore(this.clock() - this.config.metricsRetentionDays * 86_400_000)
+      const now = this.clock()
+      const day = 86_400_000
+      await this.store.enforceMetricsRetention({
+        rawBefore: now - this.config.metricsRetentionDays * day,
+        minuteBefore: now - this.config.metricsRollupDays * day,
+        hourBefore: now - 10 * this.config.metricsRollupDays * day,
+      })
     } catch (err) {
       this.logger.error({ err }, 'retention failed')
     }

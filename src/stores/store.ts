@@ -100,6 +100,13 @@ export interface MetricQuery {
   maxPoints: number
 }
 
+/** Cut-offs (epoch ms): raw points, 1-minute and 1-hour rollups older than these go. */
+export interface MetricRetention {
+  rawBefore: number
+  minuteBefore: number
+  hourBefore: number
+}
+
 export interface SeriesPoints {
   name: string
   tags: Record<string, string>
@@ -136,8 +143,10 @@ export interface Store {
 
   writeMetrics(points: MetricPoint[]): Promise<void>
   listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }>
-  queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number }>
-  deleteMetricsBefore(timestamp: number): Promise<number>
+  /** refuses (`tooMany`) a query over too many points or series */
+  queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }>
+  /** deletes raw points and rollups past their retention; returns the raw points deleted */
+  enforceMetricsRetention(retention: MetricRetention): Promise<number>
 
   close(): Promise<void>
 }

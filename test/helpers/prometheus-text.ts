@@ -55,9 +55,11 @@ function parseLabels(text: string, line: number): Record<string, string> {
 export function parsePrometheusText(text: string): Map<string, Family> {
   const families = new Map<string, Family>()
   const family = (name: string) => {
-    let f = families.get(name)
-    if (!f) families.set(name, (f = { name, type: 'untyped', help: '', samples: [] }))
-    return f
+    const existing = families.get(name)
+    if (existing) return existing
+    const created: Family = { name, type: 'untyped', help: '', samples: [] }
+    families.set(name, created)
+    return created
   }
   text.split('\n').forEach((raw, index) => {
     const line = index + 1

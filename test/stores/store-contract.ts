@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { WindowResult } from '../../src/engine/types.ts'
-import type { PipelineRecord, Store } from '../../src/stores/store.ts'
+import type { MetricPoint, PipelineRecord, Store } from '../../src/stores/store.ts'
 
 /** The contract every store passes (SQLite now; PostgreSQL joins with one line). */
 export function storeContract(
@@ -217,8 +217,92 @@ export function storeContract(
       agg: 'avg',
       maxPoints: 3,
     })
-    assert.deepEqual(refused, { tooMany: 5 })
-    assert.equal(await store.deleteMetricsBefore(60_000), 3)
-    assert.equal((await store.listSeries(10, 0)).total, 1)
+    // an aligned, minute-multiple query reads the minute rollups: 4 rows for these 5 points
+    assert.deepEqual(refused, { tooMany: 4, what: 'points' })
+    assert.equal(
+      await store.enforceMetricsRetention({ rawBefore: 60_000, minuteBefore: 0, hourBefore: 0 }),
+      3,
+    )
+    assert.equal((await store.listSeries(10, 0)).total, 2, 'series with rollups stay')
+    assert.equal(
+      await store.enforceMetricsRetention({ rawBefore: 60_000, minuteBefore: 1e12, hourBefore: 1e12 }),
+      0,
+    )
+    assert.equal((await store.listSeries(10, 0)).total, 1, 'series with nothing left go')
+  })
+
+  test(`${name}: rollups answer long ranges exactly, also after raw points are gone, and take late points`, async (t) => {
+    const store = await newStore(t)
+    const H = 3_600_000
+    const points: MetricPoint[] = []
+    for (let i = 0; i < 6 * 60; i++)
+      points.push({
+        name: 'lat',
+        tags: { svc: 'api' },
+        value: (i % 17) - 3,
+        timestamp: i * 60_000 + (i % 60) * 900,
+      })
+    await store.writeMetrics(points)
+    const ask = async (
+      stepMs: number,
+      agg: 'avg' | 'sum' | 'min' | 'max' | 'count' | 'last',
+      from = 0,
+      to = 6 * H,
+    ) => {
+      const r = await store.queryMetrics({ name: 'lat', tags: {}, from, to, stepMs, agg, maxPoints: 1e6 })
+      assert.ok(Array.isArray(r))
+      return r[0].points
+    }
+    const expected = (stepMs: number, agg: string) => {
+      const buckets = new Map<number, number[]>()
+      for (const p of points) {
+        const b = p.timestamp - (p.timestamp % stepMs)
+        buckets.set(b, [...(buckets.get(b) ?? []), p.value])
+      }
+      return [...buckets].map(([timestamp, vs]) => ({
+        timestamp,
+        value:
+          agg === 'sum'
+            ? vs.reduce((a, b) => a + b, 0)
+            : agg === 'count'
+              ? vs.length
+              : agg === 'min'
+                ? Math.min(...vs)
+                : agg === 'max'
+                  ? Math.max(...vs)
+                  : agg === 'last'
+                    ? vs[vs.length - 1]
+                    : vs.reduce((a, b) => a + b, 0) / vs.length,
+      }))
+    }
+    const before: Record<string, unknown> = {}
+    for (const agg of ['avg', 'sum', 'min', 'max', 'count', 'last'] as const) {
+      for (const step of [H, 15 * 60_000]) {
+        const got = await ask(step, agg)
+        const want = expected(step, agg)
+        assert.equal(got.length, want.length)
+        got.forEach((p, i) => {
+          assert.equal(p.timestamp, want[i].timestamp)
+          assert.ok(
+            Math.abs(p.value - want[i].value) < 1e-9,
+            `${agg} ${step}: ${p.value} vs ${want[i].value}`,
+          )
+        })
+        before[`${agg}${step}`] = got
+      }
+    }
+    // raw points past retention go; the same queries now come from the rollups, unchanged
+    await store.enforceMetricsRetention({ rawBefore: 10 * H, minuteBefore: 0, hourBefore: 0 })
+    for (const agg of ['avg', 'sum', 'min', 'max', 'count', 'last'] as const)
+      for (const step of [H, 15 * 60_000])
+        assert.deepEqual(await ask(step, agg), before[`${agg}${step}`], `${agg} ${step} from rollups`)
+    assert.equal(
+      (await ask(60_000, 'count', 30 * 60_000 + 1, 5 * H + 17)).length,
+      5 * 60 - 30 + 1,
+      'long unaligned ranges round out to whole minutes',
+    )
+    // a late point lands in its rollup bucket too
+    await store.writeMetrics([{ name: 'lat', tags: { svc: 'api' }, value: 1000, timestamp: 7 * H + 5 }])
+    assert.deepEqual((await ask(H, 'max', 0, 8 * H)).at(-1), { timestamp: 7 * H, value: 1000 })
   })
 }

@@ -4,6 +4,7 @@ import { isPlainObject } from '../../engine/types.ts'
 import { AppError, validationError } from '../../errors.ts'
 import { parsePoint, parseStep } from '../../metrics/points.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
+import { MAX_QUERY_SERIES } from '../../stores/sqlite/sqlite-metrics.ts'
 import { METRIC_AGGS, type MetricAgg, type MetricPoint } from '../../stores/store.ts'
 import { queryTime, sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
@@ -49,11 +50,11 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
           })
         else
           for (let i = 0; i < list.length && issues.length < 20; i++) {
-            const p = parsePoint(list[i], `/metrics/${i}`, now, issues)
+            const p = parsePoint(list[i], i, now, issues)
             if (p) points.push(p)
           }
       } else {
-        const p = parsePoint(body, '', now, issues)
+        const p = parsePoint(body, -1, now, issues)
         if (p) points.push(p)
       }
       if (issues.length > 0) return sendError(reply, validationError(issues))
@@ -145,8 +146,10 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
           reply,
           new AppError(
             'validation_error',
-            `the query would scan ${result.tooMany} points (at most ${MAX_SCAN}); narrow the range or the tags`,
-            [{ path: '/querystring', message: 'too many points' }],
+            result.what === 'series'
+              ? `the query matches ${result.tooMany} series (at most ${MAX_QUERY_SERIES}); add tag filters`
+              : `the query would scan ${result.tooMany} points (at most ${MAX_SCAN}); narrow the range or the tags`,
+            [{ path: '/querystring', message: `too many ${result.what}` }],
           ),
         )
       return {

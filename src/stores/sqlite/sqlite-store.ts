@@ -9,6 +9,7 @@ import type {
   LookupTableInfo,
   MetricPoint,
   MetricQuery,
+  MetricRetention,
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
@@ -28,6 +29,8 @@ export class SqliteStore implements Store {
   readonly #metrics: SqliteMetrics
   readonly #stmt: Record<string, StatementSync>
   #deadLetterSeq = 0
+  /** raw points before this may have been deleted by retention: queries there read rollups */
+  #rawSince = Number.NEGATIVE_INFINITY
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -254,19 +257,25 @@ export class SqliteStore implements Store {
   }
 
   async writeMetrics(points: MetricPoint[]): Promise<void> {
-    this.#transaction(() => this.#metrics.write(points))
+    this.#transaction(() => {
+      this.#metrics.write(points)
+      if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups()
+    })
   }
 
   async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
     return this.#metrics.list(limit, offset)
   }
 
-  async queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number }> {
-    return this.#metrics.query(query)
+  async queryMetrics(
+    query: MetricQuery,
+  ): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }> {
+    return this.#transaction(() => this.#metrics.query(query, this.#rawSince))
   }
 
-  async deleteMetricsBefore(timestamp: number): Promise<number> {
-    return this.#metrics.deleteBefore(timestamp)
+  async enforceMetricsRetention(retention: MetricRetention): Promise<number> {
+    this.#rawSince = retention.rawBefore
+    return this.#transaction(() => this.#metrics.enforceRetention(retention))
   }
 
   async close(): Promise<void> {
