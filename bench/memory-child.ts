@@ -42,4 +42,6 @@ for (let i = 0; i < keys; i += 10_000) {
 }
 globalThis.gc?.()
 const live = pipeline.aggregate?.size ?? 0
-process.stdout.write(`${JSON.stringify({ keys: live, rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, rssBefore })}\n`)
+process.stdout.write(
+  `${JSON.stringify({ keys: live, rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, rssBefore })}\n`,
+)

@@ -30,7 +30,8 @@ function which(cmd: string): boolean {
 /** Why a broker cannot run here, or undefined when java and mvn (or the cached jars) are there. */
 export function kafkaUnavailableReason(): string | undefined {
   if (!which('java')) return 'java is not installed'
-  if (!existsSync(join(CACHE, 'libs')) && !which('mvn')) return 'mvn is not installed (needed once to fetch the broker)'
+  if (!existsSync(join(CACHE, 'libs')) && !which('mvn'))
+    return 'mvn is not installed (needed once to fetch the broker)'
   return undefined
 }
 
@@ -42,7 +43,15 @@ function ensureLibs(): string {
   mkdirSync(CACHE, { recursive: true })
   execFileSync(
     'mvn',
-    ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${libs}.tmp`],
+    [
+      '-q',
+      '-B',
+      '-f',
+      POM,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${libs}.tmp`,
+    ],
     { stdio: 'pipe' },
   )
   rmSync(libs, { recursive: true, force: true })
@@ -130,7 +139,16 @@ export async function startKafka(): Promise<KafkaBroker> {
   const java = ['-Xms256m', '-Xmx768m', `-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath]
   execFileSync(
     'java',
-    [...java, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', randomBytes(16).toString('base64url'), '-c', properties],
+    [
+      ...java,
+      'kafka.tools.StorageTool',
+      'format',
+      '--standalone',
+      '-t',
+      randomBytes(16).toString('base64url'),
+      '-c',
+      properties,
+    ],
     { stdio: 'pipe' },
   )
   let child: ChildProcess | undefined
@@ -138,7 +156,8 @@ export async function startKafka(): Promise<KafkaBroker> {
     const proc = spawn('java', [...java, 'kafka.Kafka', properties], { stdio: 'ignore' })
     child = proc
     for (let i = 0; i < 600; i++) {
-      if (proc.exitCode !== null) throw new Error(`kafka exited with ${proc.exitCode}; see ${join(dir, 'broker.log')}`)
+      if (proc.exitCode !== null)
+        throw new Error(`kafka exited with ${proc.exitCode}; see ${join(dir, 'broker.log')}`)
       if (await portOpen(port)) return
       await new Promise((r) => setTimeout(r, 100))
     }

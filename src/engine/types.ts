@@ -24,6 +24,8 @@ export const DeadLetterReason = {
   typeMismatch: 'type_mismatch',
   missingLookup: 'missing_lookup',
   tooManyKeys: 'too_many_keys',
+  /** a source message that is not a valid event (Kafka) */
+  invalidEvent: 'invalid_event',
 } as const
 export type DeadLetterReason = (typeof DeadLetterReason)[keyof typeof DeadLetterReason]
 

@@ -1,9 +1,20 @@
 import { mkdirSync, readdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
+import { resultEvent } from '../engine/result-shape.ts'
 import type { Event } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
-import type { AppendResult, EventLog, LogBatch, RetentionPolicy } from './log.ts'
+import type {
+  AppendResult,
+  EventLog,
+  LogBatch,
+  LogReader,
+  Positions,
+  ReaderBatch,
+  ReaderOptions,
+  RetentionPolicy,
+  SinkWrite,
+} from './log.ts'
 import { encodeRecord } from './record-format.ts'
 import { Segment, segmentName } from './segment.ts'
 
@@ -230,6 +241,62 @@ class Topic {
   }
 }
 
+/** A pipeline's reader of an embedded topic (one partition, "0"): offsets are its own, never committed elsewhere. */
+class EmbeddedReader implements LogReader {
+  readonly initial: Positions
+  readonly degraded = undefined
+  readonly #topic: Topic
+  #next: number
+  #wake: (() => void) | undefined
+  readonly #unsubscribe: () => void
+
+  constructor(topic: Topic, start: number) {
+    this.#topic = topic
+    this.#next = start
+    this.initial = { '0': start }
+    const listener = () => this.#wake?.()
+    topic.listeners.add(listener)
+    this.#unsubscribe = () => topic.listeners.delete(listener)
+  }
+
+  async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
+    let batches = this.#topic.read(this.#next, maxEvents)
+    if (batches.length === 0 && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs)
+        this.#wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.#wake = undefined
+      batches = this.#topic.read(this.#next, maxEvents)
+    }
+    const out: ReaderBatch[] = batches.map((b) => ({
+      ...b,
+      partition: 0,
+      next: b.offset + b.events.length,
+      invalid: [],
+    }))
+    if (out.length > 0) this.#next = out[out.length - 1].next
+    return out
+  }
+
+  lag(positions: Positions): number {
+    return Math.max(0, this.#topic.end - (positions['0'] ?? this.#next))
+  }
+
+  async commit(): Promise<void> {}
+
+  wake(): void {
+    this.#wake?.()
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe()
+  }
+}
+
 /** The embedded, durable, append-only log: one directory of segments per topic under `<data dir>/log`. */
 export class EmbeddedLog implements EventLog {
   readonly #options: EmbeddedLogOptions
@@ -273,18 +340,31 @@ export class EmbeddedLog implements EventLog {
     return this.#topics.get(topic)?.stableTime() ?? (this.#options.clock ?? Date.now)()
   }
 
-  subscribe(topic: string, listener: () => void): () => void {
-    const t = this.#topic(topic)
-    t.listeners.add(listener)
-    return () => t.listeners.delete(listener)
-  }
-
   topics(): string[] {
     return [...this.#topics.keys()]
   }
 
-  retain(topic: string, keepFrom: number, policy: RetentionPolicy): number {
-    return this.#topics.get(topic)?.retain(keepFrom, policy, (this.#options.clock ?? Date.now)()) ?? 0
+  retain(topic: string, keepFrom: Positions, policy: RetentionPolicy): number {
+    const t = this.#topics.get(topic)
+    return t?.retain(keepFrom['0'] ?? t.end, policy, (this.#options.clock ?? Date.now)()) ?? 0
+  }
+
+  async openReader(options: ReaderOptions): Promise<LogReader> {
+    const topic = this.#topic(options.topic)
+    const start = options.positions?.['0'] ?? (options.startFrom === 'latest' ? topic.end : topic.start)
+    return new EmbeddedReader(topic, start)
+  }
+
+  async writeSink(topic: string, output: SinkWrite): Promise<void> {
+    const events =
+      output.results.length > 0
+        ? output.results.map((r) => resultEvent(output.pipelineId, output.pipelineName, r))
+        : output.records.slice()
+    if (events.length > 0) await this.append(topic, events)
+  }
+
+  async writeDeadLetters(): Promise<void> {
+    // the embedded log has no dead-letter topics: dead letters live in the store (/dead-letters)
   }
 
   describe(topic: string): { segments: number; bytes: number } | undefined {

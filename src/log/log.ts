@@ -1,4 +1,4 @@
-import type { Event } from '../engine/types.ts'
+import type { DeadLetterReason, Event, WindowResult } from '../engine/types.ts'
 
 /** A run of events appended together; offsets are per event, `offset` is the first. */
 export interface LogBatch {
@@ -6,6 +6,24 @@ export interface LogBatch {
   /** wall-clock time of the append (epoch ms): the batch's processing time, replayed as is */
   appendedAt: number
   events: Event[]
+}
+
+/** Where a reader stands: partition → the next offset to read. */
+export type Positions = Record<string, number>
+
+/** A message on a source topic that is not a valid event (external producers). */
+export interface InvalidMessage {
+  offset: number
+  raw: string
+  detail: string
+}
+
+/** What a reader hands over: a batch from one partition, with what of it could not be read. */
+export interface ReaderBatch extends LogBatch {
+  partition: number
+  /** the offset after this batch */
+  next: number
+  invalid: InvalidMessage[]
 }
 
 /** When whole segments may go: once every reader is past them, if older than maxAgeMs or over maxBytes. */
@@ -21,28 +39,68 @@ export interface AppendResult {
   count: number
 }
 
+export interface ReaderOptions {
+  topic: string
+  /** the consumer group (Kafka): datapulse.<pipeline id> */
+  group: string
+  /** restore to these positions (a checkpoint); otherwise start from `startFrom` */
+  positions?: Positions
+  startFrom: 'earliest' | 'latest'
+}
+
+/** One pipeline's way through its source topic. */
+export interface LogReader {
+  /** the positions the reader starts from (after `startFrom` was applied) */
+  readonly initial: Positions
+  /** batches after what was read last, up to about `maxEvents`; waits up to `waitMs` for data */
+  read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]>
+  /** events on the topic not yet read (best known) */
+  lag(positions: Positions): number
+  /** why reading is failing right now (the reader keeps retrying), or undefined */
+  readonly degraded: string | undefined
+  /** progress is checkpointed up to `positions` (Kafka: commit the group's offsets) */
+  commit(positions: Positions): Promise<void>
+  /** ends a `read` that is waiting */
+  wake(): void
+  close(): Promise<void>
+}
+
+export interface SinkWrite {
+  pipelineId: string
+  pipelineName: string
+  /** transformed events (pipelines without aggregate) */
+  records: Event[]
+  /** window results (pipelines with aggregate) */
+  results: WindowResult[]
+}
+
+export interface DeadLetterWrite {
+  pipelineId: string
+  reason: DeadLetterReason | 'invalid_event'
+  detail: string
+  /** the event, or the raw message that was not one */
+  payload: unknown
+}
+
 /**
  * The seam between ingestion and processing: durable, append-only topics read by offset. The
  * embedded log is one partition per topic; Kafka is the other implementation.
  */
 export interface EventLog {
-  /** Appends events; resolves once they are durable (per the log's fsync policy). */
+  /** Appends events; resolves once they are durable (fsync policy; Kafka: acks=all). */
   append(topic: string, events: Event[]): Promise<AppendResult>
-  /** Whole batches holding offsets ≥ `from`, up to about `maxEvents` events; only durable ones. */
-  read(topic: string, from: number, maxEvents: number): Promise<LogBatch[]>
-  /** The offset the next event will get (the durable end). */
-  endOffset(topic: string): number
-  /** The first retained offset. */
-  startOffset(topic: string): number
+  openReader(options: ReaderOptions): Promise<LogReader>
+  /** Writes a pipeline's output to its sink topic (embedded: as events; Kafka: windows as JSON, keyed). */
+  writeSink(topic: string, output: SinkWrite): Promise<void>
+  /** Writes dead letters to `<topic>` (Kafka: the sink's .dlq topic); the embedded log keeps them in the store only. */
+  writeDeadLetters(topic: string, letters: DeadLetterWrite[]): Promise<void>
   /**
    * A time no batch that becomes readable later will carry as its arrival time: what a reader
    * may move its clock to without ever seeing an earlier arrival (exact replays of idle time).
    */
   stableTime(topic: string): number
   /** Drops old data no reader needs: everything below `keepFrom` is past every reader. */
-  retain(topic: string, keepFrom: number, policy: RetentionPolicy): number
-  /** Calls `listener` whenever new durable events are on `topic`; returns the unsubscribe. */
-  subscribe(topic: string, listener: () => void): () => void
+  retain(topic: string, keepFrom: Positions, policy: RetentionPolicy): number
   topics(): string[]
   close(): Promise<void>
 }

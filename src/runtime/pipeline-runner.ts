@@ -2,18 +2,18 @@ import type { AggregateLimits } from '../engine/aggregate.ts'
 import { clearOutput, newPipelineOutput, Pipeline, type PipelineOutput } from '../engine/pipeline.ts'
 import type { PipelineDefinition } from '../engine/pipeline-spec.ts'
 import type { LookupSource } from '../engine/stages/enrich.ts'
-import type { Event, WindowResult } from '../engine/types.ts'
-import type { EventLog } from '../log/log.ts'
+import type { WindowResult } from '../engine/types.ts'
+import type { DeadLetterWrite, EventLog, LogReader, Positions, ReaderBatch } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
 import {
+  type Checkpoint,
   type DeadLetterRecord,
   emptyStats,
   type MetricPoint,
   type PipelineStats,
   type Store,
 } from '../stores/store.ts'
-import { resultEvent } from './result-shape.ts'
 
 /** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
 const SLICE_MS = 10
@@ -30,16 +30,16 @@ export interface RunnerOptions {
   checkpointIntervalMs: number
   deadLetterLimit: number
   telemetry?: Telemetry
-  /** most events processed between two commits */
+  /** most events read at once */
   readBatch?: number
   /** how often a quiet aggregate pipeline moves its watermark (idle timeout, processing time) */
   tickMs?: number
 }
 
 /**
- * Runs one pipeline: reads its source topic from its own offset, feeds the engine, and commits what
- * came out (closed results, dead letters, and now and then a checkpoint of offset + window state)
- * in one store transaction; then writes the sink topic and the metrics series.
+ * Runs one pipeline: reads its source topic from its own positions, feeds the engine, writes the
+ * sink, then commits what came out (closed results, dead letters, series, and now and then a
+ * checkpoint of positions + window state + counters) in one store transaction.
  */
 export class PipelineRunner {
   readonly id: string
@@ -47,14 +47,15 @@ export class PipelineRunner {
   readonly #o: RunnerOptions
   readonly #pipeline: Pipeline
   readonly #out: PipelineOutput = newPipelineOutput()
-  #offset = 0
+  #reader: LogReader | undefined
+  /** read but not yet processed (a slice ended first) */
+  #pending: ReaderBatch[] = []
+  #positions: Positions = {}
+  #checkpointed: Positions = {}
   #stats: PipelineStats = emptyStats()
   #stopping = false
   #loop: Promise<void> | undefined
-  #wake: (() => void) | undefined
-  #unsubscribe: (() => void) | undefined
   #lastCheckpoint = 0
-  #checkpointedOffset = 0
   #dirtySinceCheckpoint = false
   #failure: string | undefined
 
@@ -73,18 +74,19 @@ export class PipelineRunner {
     return this.#failure
   }
 
-  get offset(): number {
-    return this.#offset
+  /** Why reading the source fails right now (it keeps retrying), or undefined. */
+  get degraded(): string | undefined {
+    return this.#reader?.degraded
   }
 
-  /** The offset of the last checkpoint: recovery replays from here, so the log keeps it. */
-  get checkpointedOffset(): number {
-    return this.#checkpointedOffset
+  /** The positions of the last checkpoint: recovery replays from here, so the log keeps them. */
+  get checkpointedPositions(): Positions {
+    return this.#checkpointed
   }
 
   /** Events on the source topic not yet processed. */
   get lag(): number {
-    return Math.max(0, this.#o.log.endOffset(this.definition.sourceTopic) - this.#offset)
+    return this.#reader ? this.#reader.lag(this.#positions) : 0
   }
 
   get watermark(): number | null {
@@ -97,19 +99,19 @@ export class PipelineRunner {
     const { log, store, definition } = this.#o
     const checkpoint = await store.loadCheckpoint(this.id)
     if (checkpoint) {
-      this.#offset = checkpoint.offset
       this.#stats = { ...emptyStats(), ...checkpoint.stats }
       this.#pipeline.restore(checkpoint.state)
-      this.#checkpointedOffset = checkpoint.offset
-    } else {
-      this.#offset =
-        definition.startFrom === 'latest'
-          ? log.endOffset(definition.sourceTopic)
-          : log.startOffset(definition.sourceTopic)
-      await this.#checkpoint()
     }
+    this.#reader = await log.openReader({
+      topic: definition.sourceTopic,
+      group: `datapulse.${this.id}`,
+      positions: checkpoint?.positions,
+      startFrom: definition.startFrom,
+    })
+    this.#positions = { ...this.#reader.initial }
+    if (checkpoint) this.#checkpointed = { ...checkpoint.positions }
+    else await this.#checkpoint()
     this.#lastCheckpoint = this.#o.clock()
-    this.#unsubscribe = log.subscribe(definition.sourceTopic, () => this.#wake?.())
     this.#loop = this.#run().catch((err: Error) => {
       this.#failure = err.message
       this.#o.logger.error({ pipeline: this.id, err }, 'pipeline failed')
@@ -120,50 +122,67 @@ export class PipelineRunner {
   /** Stops reading, commits what was processed with a checkpoint (so window state survives). */
   async stop(): Promise<void> {
     this.#stopping = true
-    this.#wake?.()
+    this.#reader?.wake()
     await this.#loop
-    this.#unsubscribe?.()
-    if (this.#failure === undefined) await this.#checkpoint()
+    if (this.#failure === undefined && this.#reader) await this.#checkpoint()
+    await this.#reader?.close()
   }
 
   async #run(): Promise<void> {
     const { log, definition } = this.#o
+    const reader = this.#reader!
     const readBatch = this.#o.readBatch ?? 5_000
     const tickMs = this.#o.tickMs ?? 200
+    const out = this.#out
     while (!this.#stopping) {
-      const batches = await log.read(definition.sourceTopic, this.#offset, readBatch)
-      const out = this.#out
+      // batches left over from the last slice go first
+      const batches =
+        this.#pending.length > 0 ? this.#pending.splice(0) : await reader.read(readBatch, tickMs)
+      if (this.#stopping && batches.length === 0) break
       const deadLetters: DeadLetterRecord[] = []
       if (batches.length === 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, tickMs)
-          this.#wake = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        this.#wake = undefined
-        if (this.#stopping) break
         // not past the arrival time of a write still in flight, so a replay sees the same closes
         this.#pipeline.advance(log.stableTime(definition.sourceTopic), out)
       } else {
         const sliceEnd = performance.now() + SLICE_MS
-        for (const batch of batches) {
+        for (let b = 0; b < batches.length; b++) {
+          const batch = batches[b]
           const before = out.deadLetters.length
           this.#pipeline.process(batch.events, batch.appendedAt, out)
+          const at = `${batch.partition}:${batch.offset}`
           for (let i = before; i < out.deadLetters.length; i++) {
             const d = out.deadLetters[i]
             deadLetters.push({
-              id: `${batch.offset}:${i - before}`,
+              id: `${at}:${i - before}`,
               reason: d.reason,
               detail: d.detail,
               event: d.event,
               at: batch.appendedAt,
             })
           }
-          this.#offset = batch.offset + batch.events.length
+          for (const bad of batch.invalid) {
+            out.in++
+            out.errors++
+            deadLetters.push({
+              id: `${batch.partition}:${bad.offset}:invalid`,
+              reason: 'invalid_event',
+              detail: bad.detail,
+              event: {
+                id: `${batch.partition}:${bad.offset}`,
+                event_type: '',
+                source: '',
+                timestamp: batch.appendedAt,
+                data: { raw: bad.raw },
+              },
+              at: batch.appendedAt,
+            })
+          }
+          this.#positions[String(batch.partition)] = batch.next
           this.#o.telemetry?.ingestToProcessed.observe(Math.max(0, this.#o.clock() - batch.appendedAt) / 1000)
-          if (performance.now() > sliceEnd) break
+          if (performance.now() > sliceEnd) {
+            this.#pending = batches.slice(b + 1)
+            break
+          }
         }
         this.#dirtySinceCheckpoint = true
       }
@@ -184,7 +203,7 @@ export class PipelineRunner {
     const closed: WindowResult[] = []
     for (const r of out.results) if (r.closed) closed.push(r)
     s.results += closed.length
-    if (closed.length > 0 || out.results.length > 0) this.#dirtySinceCheckpoint = true
+    if (out.results.length > 0) this.#dirtySinceCheckpoint = true
     const now = this.#o.clock()
     const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= this.#o.checkpointIntervalMs
     if (
@@ -197,7 +216,7 @@ export class PipelineRunner {
       return
     // the sink first: a crash before the commit replays into it again (at least once, same ids);
     // results, dead letters, series and the checkpoint then land in one transaction (exactly once)
-    await this.#writeSink(out)
+    await this.#writeSink(out, deadLetters)
     const checkpoint = due ? this.#checkpointValue() : undefined
     const timer = this.#o.telemetry?.storeCommit.startTimer()
     await this.#o.store.commit(this.id, {
@@ -207,21 +226,42 @@ export class PipelineRunner {
       checkpoint,
     })
     timer?.()
-    if (checkpoint) {
-      this.#lastCheckpoint = now
-      this.#checkpointedOffset = checkpoint.offset
-      this.#dirtySinceCheckpoint = false
-      if (deadLetters.length > 0) await this.#o.store.trimDeadLetters(this.id, this.#o.deadLetterLimit)
-    }
+    if (checkpoint) await this.#checkpointed_(checkpoint, now, deadLetters.length > 0)
   }
 
-  async #writeSink(out: PipelineOutput): Promise<void> {
+  async #checkpointed_(checkpoint: Checkpoint, now: number, trim: boolean): Promise<void> {
+    this.#lastCheckpoint = now
+    this.#checkpointed = checkpoint.positions
+    this.#dirtySinceCheckpoint = false
+    if (trim) await this.#o.store.trimDeadLetters(this.id, this.#o.deadLetterLimit)
+    // the group's offsets follow the checkpoint (Kafka); the checkpoint stays the authority on restart
+    await this.#reader?.commit(checkpoint.positions)
+  }
+
+  async #writeSink(out: PipelineOutput, deadLetters: DeadLetterRecord[]): Promise<void> {
     const sink = this.definition.sinkTopic
     if (sink === null) return
-    let events: Event[] = out.records
-    if (this.#pipeline.aggregate)
-      events = out.results.map((r) => resultEvent(this.id, this.definition.name, r))
-    if (events.length > 0) await this.#o.log.append(sink, events.slice())
+    const { log } = this.#o
+    const results = this.#pipeline.aggregate ? out.results : []
+    if (results.length > 0 || out.records.length > 0)
+      await log.writeSink(sink, {
+        pipelineId: this.id,
+        pipelineName: this.definition.name,
+        records: out.records,
+        results,
+      })
+    if (deadLetters.length > 0)
+      await log.writeDeadLetters(
+        `${sink}.dlq`,
+        deadLetters.map(
+          (d): DeadLetterWrite => ({
+            pipelineId: this.id,
+            reason: d.reason,
+            detail: d.detail,
+            payload: d.reason === 'invalid_event' ? d.event.data.raw : d.event,
+          }),
+        ),
+      )
   }
 
   #series(results: WindowResult[]): MetricPoint[] {
@@ -239,16 +279,14 @@ export class PipelineRunner {
     return points
   }
 
-  #checkpointValue() {
-    return { offset: this.#offset, state: this.#pipeline.snapshot(), stats: { ...this.#stats } }
+  #checkpointValue(): Checkpoint {
+    return { positions: { ...this.#positions }, state: this.#pipeline.snapshot(), stats: { ...this.#stats } }
   }
 
   async #checkpoint(): Promise<void> {
     const checkpoint = this.#checkpointValue()
     await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint })
-    this.#checkpointedOffset = checkpoint.offset
-    this.#lastCheckpoint = this.#o.clock()
-    this.#dirtySinceCheckpoint = false
+    await this.#checkpointed_(checkpoint, this.#o.clock(), false)
   }
 
   forEachOpen(visit: (result: WindowResult) => void): void {

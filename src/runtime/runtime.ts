@@ -8,7 +8,7 @@ import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.
 import type { WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
 import { EmbeddedLog } from '../log/embedded-log.ts'
-import type { EventLog } from '../log/log.ts'
+import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
@@ -371,21 +371,24 @@ export class Runtime {
    */
   async enforceRetention(): Promise<void> {
     try {
-      const keepFrom = new Map<string, number>()
+      const keepFrom = new Map<string, Positions>()
       for (const e of this.#entries.values()) {
-        const offset = e.runner
-          ? e.runner.checkpointedOffset
-          : (await this.store.loadCheckpoint(e.record.id))?.offset
-        if (offset === undefined) continue
+        const positions = e.runner
+          ? e.runner.checkpointedPositions
+          : (await this.store.loadCheckpoint(e.record.id))?.positions
+        if (positions === undefined) continue
         const topic = e.definition.sourceTopic
-        keepFrom.set(topic, Math.min(keepFrom.get(topic) ?? Number.POSITIVE_INFINITY, offset))
+        const keep = keepFrom.get(topic) ?? {}
+        for (const [p, o] of Object.entries(positions))
+          keep[p] = Math.min(keep[p] ?? Number.POSITIVE_INFINITY, o)
+        keepFrom.set(topic, keep)
       }
       const policy = {
         maxAgeMs: this.config.logRetentionHours * 3_600_000,
         maxBytes: this.config.logRetentionBytes,
       }
       for (const topic of this.log.topics()) {
-        const removed = this.log.retain(topic, keepFrom.get(topic) ?? this.log.endOffset(topic), policy)
+        const removed = this.log.retain(topic, keepFrom.get(topic) ?? {}, policy)
         if (removed > 0) this.logger.info({ topic, segments: removed }, 'log retention removed segments')
       }
       const now = this.clock()

@@ -31,9 +31,10 @@ export function emptyStats(): PipelineStats {
   return { events_in: 0, events_out: 0, filtered: 0, late: 0, errors: 0, results: 0 }
 }
 
-/** A pipeline's input position and window state, saved together so recovery is exact. */
+/** A pipeline's input positions and window state, saved together so recovery is exact. */
 export interface Checkpoint {
-  offset: number
+  /** partition → next offset to read */
+  positions: Record<string, number>
   state: JsonValue
   stats: PipelineStats
 }

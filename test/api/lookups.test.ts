@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { eventually, startServer } from '../helpers/server.ts'
+import { eventually, readTopic, startServer } from '../helpers/server.ts'
 
 test('lookup tables: JSON and CSV upload, list, row, delete; enrich sees updates without restart', async (t) => {
   const server = await startServer(t)
@@ -97,7 +97,7 @@ test('lookup tables: JSON and CSV upload, list, row, delete; enrich sees updates
   await send(3)
   await send(1) // no longer in the table: dropped
   const sink = await eventually(async () => {
-    const records = (await server.runtime.log.read('clicks-enriched', 0, 10)).flatMap((b) => b.events)
+    const records = await readTopic(server.runtime, 'clicks-enriched')
     return (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.events_in === 4
       ? records
       : undefined

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { eventually, manualClock, startServer } from '../helpers/server.ts'
+import { eventually, manualClock, readTopic, startServer } from '../helpers/server.ts'
 
 // The seed README's two curl bodies, byte for byte.
 const CREATE = `{
@@ -89,7 +89,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
   assert.equal(stats.results, 1)
 
   // the result went to the sink topic and to the metrics store
-  const sink = await server.runtime.log.read('processed-events', 0, 10)
+  const sink = [{ events: await readTopic(server.runtime, 'processed-events') }]
   const records = sink.flatMap((b) => b.events)
   assert.equal(records.length, 1)
   assert.deepEqual(records[0].data, {

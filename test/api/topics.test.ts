@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { eventually, manualClock, startServer } from '../helpers/server.ts'
+import { eventually, manualClock, readTopic, startServer } from '../helpers/server.ts'
 
 test('ingest with a topic reaches only that topic; without one, every running pipeline; sinks chain', async (t) => {
   const clock = manualClock(Date.parse('2026-11-26T10:00:00Z'))
@@ -85,7 +85,7 @@ test('a pipeline without aggregate writes its transformed events to the sink', a
     ],
   })
   const out = await eventually(async () => {
-    const events = (await server.runtime.log.read('clean', 0, 10)).flatMap((b) => b.events)
+    const events = await readTopic(server.runtime, 'clean')
     return events.length > 0 ? events : undefined
   })
   assert.deepEqual(

@@ -1,6 +1,7 @@
 import type { TestContext } from 'node:test'
 import { buildApp } from '../../src/app.ts'
 import { type Config, loadConfig } from '../../src/config.ts'
+import type { Event } from '../../src/engine/types.ts'
 import { silentLogger } from '../../src/logger.ts'
 import type { Runtime } from '../../src/runtime/runtime.ts'
 import { tempDir } from './tmp.ts'
@@ -75,5 +76,19 @@ export async function eventually<T>(
     if (value !== undefined) return value
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/** Every event on a topic so far, read through the log's own reader interface. */
+export async function readTopic(runtime: Runtime, topic: string): Promise<Event[]> {
+  const reader = await runtime.log.openReader({
+    topic,
+    group: `test-${Math.random()}`,
+    startFrom: 'earliest',
+  })
+  try {
+    return (await reader.read(Number.MAX_SAFE_INTEGER, 0)).flatMap((b) => b.events)
+  } finally {
+    await reader.close()
   }
 }

@@ -54,15 +54,29 @@ test('concurrent appends get consecutive offsets, read back in order, also from 
   await again.close()
 })
 
-test('subscribers are woken after a durable append', async (t) => {
+test('a reader waits for appends, wakes on them, and keeps its own position', async (t) => {
   const log = open(tempDir(t))
-  let woken = 0
-  const off = log.subscribe('x', () => woken++)
-  await log.append('x', events(0, 1))
-  assert.equal(woken, 1)
-  off()
-  await log.append('x', events(1, 1))
-  assert.equal(woken, 1)
+  await log.append('x', events(0, 2))
+  const reader = await log.openReader({ topic: 'x', group: 'g', startFrom: 'latest' })
+  assert.deepEqual(reader.initial, { '0': 2 })
+  const started = Date.now()
+  const waiting = reader.read(100, 5_000)
+  await log.append('x', events(2, 3))
+  const got = await waiting
+  assert.ok(Date.now() - started < 1_000, 'woken by the append, not the timeout')
+  assert.deepEqual(
+    got.map((b) => [b.partition, b.offset, b.next, b.events.length]),
+    [[0, 2, 5, 3]],
+  )
+  assert.equal(reader.lag({ '0': 2 }), 3)
+  assert.deepEqual(await reader.read(100, 0), [])
+  await reader.close()
+  const again = await log.openReader({ topic: 'x', group: 'g', positions: { '0': 4 }, startFrom: 'earliest' })
+  assert.deepEqual(
+    (await again.read(100, 0)).flatMap((b) => b.events.map((e) => e.id)),
+    ['e4'],
+  )
+  await again.close()
   await log.close()
 })
 
@@ -108,15 +122,15 @@ test('segments roll at the configured size; reads span them; retention keeps wha
     [95, 96, 97],
   )
   // nothing goes while a reader still needs it, however big the topic is
-  assert.equal(log.retain('s', 0, { maxAgeMs: 1e12, maxBytes: 1 }), 0)
+  assert.equal(log.retain('s', { '0': 0 }, { maxAgeMs: 1e12, maxBytes: 1 }), 0)
   // past offset 200 the oldest segments may go (over the size budget); the active one stays
-  const removed = log.retain('s', 200, { maxAgeMs: 1e12, maxBytes: 1 })
+  const removed = log.retain('s', { '0': 200 }, { maxAgeMs: 1e12, maxBytes: 1 })
   assert.ok(removed > 0)
   const start = log.startOffset('s')
   assert.ok(start > 0 && start <= 200, `start ${start}`)
   assert.equal((await log.read('s', 200, 1))[0].offset, 200)
   // young and small enough: nothing more goes
-  assert.equal(log.retain('s', 400, { maxAgeMs: 1e12, maxBytes: 1e12 }), 0)
+  assert.equal(log.retain('s', { '0': 400 }, { maxAgeMs: 1e12, maxBytes: 1e12 }), 0)
   await log.close()
   const again = open(dir, 0, 2_000)
   assert.equal(again.startOffset('s'), start)

@@ -46,7 +46,7 @@ export function storeContract(
         },
       ],
       checkpoint: {
-        offset: 10,
+        positions: { '0': 10 },
         state: { v: 1 },
         stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 },
       },
@@ -107,9 +107,13 @@ export function storeContract(
     await store.commit('p', {
       results: [],
       deadLetters: [],
-      checkpoint: { offset: 42, state: { w: [1, 2] }, stats },
+      checkpoint: { positions: { '0': 42, '3': 7 }, state: { w: [1, 2] }, stats },
     })
-    assert.deepEqual(await store.loadCheckpoint('p'), { offset: 42, state: { w: [1, 2] }, stats })
+    assert.deepEqual(await store.loadCheckpoint('p'), {
+      positions: { '0': 42, '3': 7 },
+      state: { w: [1, 2] },
+      stats,
+    })
   })
 
   test(`${name}: lookup tables are replaced whole and listed`, async (t) => {

@@ -1,6 +1,6 @@
 import Type from 'typebox'
+import { windowJson } from '../../engine/result-shape.ts'
 import { AppError, type Outcome } from '../../errors.ts'
-import { windowJson } from '../../runtime/result-shape.ts'
 import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
 import { queryTime, respond, sendError } from '../reply.ts'
 import { errors, IdParams } from '../schemas/common.ts'

@@ -1,5 +1,5 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
-export const SCHEMA_VERSION = 1
+export const SCHEMA_VERSION = 2
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pipelines (
@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS pipelines (
 CREATE TABLE IF NOT EXISTS checkpoints (
   pipeline_id TEXT PRIMARY KEY,
   log_offset INTEGER NOT NULL,
+  positions TEXT,
   state TEXT NOT NULL,
   stats TEXT NOT NULL,
   updated_at INTEGER NOT NULL
@@ -64,3 +65,9 @@ CREATE TABLE IF NOT EXISTS points (
   PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
 `
+
+/** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
+export const MIGRATIONS: Record<number, string> = {
+  // v2: per-partition positions (Kafka) beside the single embedded offset
+  2: 'ALTER TABLE checkpoints ADD COLUMN positions TEXT',
+}

@@ -18,7 +18,7 @@ import type {
   SeriesPoints,
   Store,
 } from '../store.ts'
-import { SCHEMA, SCHEMA_VERSION } from './schema.ts'
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.ts'
 import { SqliteMetrics } from './sqlite-metrics.ts'
 
 type Row = Record<string, unknown>
@@ -39,7 +39,8 @@ export class SqliteStore implements Store {
     const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
     if (version > SCHEMA_VERSION)
       throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
-    db.exec(SCHEMA)
+    if (version === 0) db.exec(SCHEMA)
+    else for (let v = version + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v])
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
     this.#db = db
     this.#metrics = new SqliteMetrics(db)
@@ -58,8 +59,9 @@ export class SqliteStore implements Store {
         'INSERT INTO dead_letters (pipeline_id, id, seq, reason, detail, event, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
       ),
       saveCheckpoint: db.prepare(
-        `INSERT INTO checkpoints (pipeline_id, log_offset, state, stats, updated_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (pipeline_id) DO UPDATE SET log_offset = excluded.log_offset, state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
+        `INSERT INTO checkpoints (pipeline_id, log_offset, positions, state, stats, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline_id) DO UPDATE SET log_offset = excluded.log_offset, positions = excluded.positions,
+           state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
       listDeadLetters: db.prepare(
@@ -150,7 +152,8 @@ export class SqliteStore implements Store {
       if (c)
         this.#stmt.saveCheckpoint.run(
           pipelineId,
-          c.offset,
+          c.positions['0'] ?? 0,
+          JSON.stringify(c.positions),
           JSON.stringify(c.state),
           JSON.stringify(c.stats),
           Date.now(),
@@ -162,7 +165,8 @@ export class SqliteStore implements Store {
     const row = this.#stmt.loadCheckpoint.get(pipelineId) as Row | undefined
     if (!row) return undefined
     return {
-      offset: row.log_offset as number,
+      positions:
+        row.positions === null ? { '0': row.log_offset as number } : JSON.parse(row.positions as string),
       state: JSON.parse(row.state as string) as JsonValue,
       stats: JSON.parse(row.stats as string),
     }

@@ -1,4 +1,4 @@
-import type { Event, WindowResult } from '../engine/types.ts'
+import type { Event, WindowResult } from './types.ts'
 
 /** A window as /window and the sink show it: RFC 3339 bounds, flat key, named results. */
 export interface WindowJson {
