@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import type { KafkaSettings } from './log/kafka-log.ts'
 
 /** Every setting: an environment variable, a matching flag, a default and its bounds. One source. */
 const OPTIONS = {
@@ -128,7 +129,50 @@ const OPTIONS = {
     max: 36_500,
     help: '1-minute rollups are kept this long (1-hour rollups ten times as long)',
   },
-  'kafka-brokers': { env: 'KAFKA_BROKERS', kind: 'string', default: '', help: 'Kafka bootstrap servers' },
+  'kafka-brokers': {
+    env: 'KAFKA_BROKERS',
+    kind: 'string',
+    default: '',
+    help: 'Kafka bootstrap servers (host:port,…); set, topics are Kafka topics',
+  },
+  'kafka-client-id': {
+    env: 'KAFKA_CLIENT_ID',
+    kind: 'string',
+    default: 'datapulse',
+    help: 'Kafka client id prefix',
+  },
+  'kafka-partitions': {
+    env: 'KAFKA_PARTITIONS',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 10_000,
+    help: 'partitions of the topics DataPulse creates',
+  },
+  'kafka-replication': {
+    env: 'KAFKA_REPLICATION',
+    kind: 'int',
+    default: 1,
+    min: 1,
+    max: 100,
+    help: 'replication factor of the topics DataPulse creates',
+  },
+  'kafka-sasl-mechanism': {
+    env: 'KAFKA_SASL_MECHANISM',
+    kind: 'enum',
+    values: ['', 'PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'],
+    default: '',
+    help: 'SASL mechanism for the brokers (unset: none)',
+  },
+  'kafka-sasl-username': { env: 'KAFKA_SASL_USERNAME', kind: 'string', default: '', help: 'SASL user name' },
+  'kafka-sasl-password': { env: 'KAFKA_SASL_PASSWORD', kind: 'string', default: '', help: 'SASL password' },
+  'kafka-tls': {
+    env: 'KAFKA_TLS',
+    kind: 'enum',
+    values: ['false', 'true'],
+    default: 'false',
+    help: 'connect to the brokers over TLS',
+  },
   'database-url': { env: 'DATABASE_URL', kind: 'string', default: '', help: 'PostgreSQL store' },
 } as const
 
@@ -154,6 +198,8 @@ export interface Config {
   checkpointIntervalMs: number
   metricsRetentionDays: number
   metricsRollupDays: number
+  /** set when KAFKA_BROKERS is: topics are Kafka topics */
+  kafka: KafkaSettings | null
 }
 
 export class ConfigError extends Error {}
@@ -196,17 +242,35 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     out[camel(name)] = value
   }
-  if (out.kafkaBrokers !== '')
-    throw new ConfigError(
-      'KAFKA_BROKERS is set, but this build runs on the embedded log only (Kafka support is not built yet)',
-    )
   if (out.databaseUrl !== '')
     throw new ConfigError(
       'DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)',
     )
-  delete out.kafkaBrokers
-  delete out.databaseUrl
-  return out as unknown as Config
+  const kafka =
+    out.kafkaBrokers === ''
+      ? null
+      : {
+          brokers: String(out.kafkaBrokers)
+            .split(',')
+            .map((b) => b.trim())
+            .filter((b) => b.length > 0),
+          clientId: String(out.kafkaClientId),
+          partitions: out.kafkaPartitions as number,
+          replication: out.kafkaReplication as number,
+          sasl:
+            out.kafkaSaslMechanism === ''
+              ? undefined
+              : {
+                  mechanism: out.kafkaSaslMechanism as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
+                  username: String(out.kafkaSaslUsername),
+                  password: String(out.kafkaSaslPassword),
+                },
+          tls: out.kafkaTls === 'true',
+        }
+  if (kafka && !kafka.brokers.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)))
+    throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got '${out.kafkaBrokers}'`)
+  for (const k of Object.keys(out)) if (k.startsWith('kafka') || k === 'databaseUrl') delete out[k]
+  return { ...(out as unknown as Omit<Config, 'kafka'>), kafka }
 }
 
 /** Rows for the README's configuration table. */

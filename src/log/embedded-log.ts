@@ -363,6 +363,10 @@ export class EmbeddedLog implements EventLog {
     if (events.length > 0) await this.append(topic, events)
   }
 
+  async prepareTopics(): Promise<void> {
+    // embedded topics come into being with their first append
+  }
+
   async writeDeadLetters(): Promise<void> {
     // the embedded log has no dead-letter topics: dead letters live in the store (/dead-letters)
   }

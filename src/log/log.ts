@@ -90,6 +90,8 @@ export interface EventLog {
   /** Appends events; resolves once they are durable (fsync policy; Kafka: acks=all). */
   append(topic: string, events: Event[]): Promise<AppendResult>
   openReader(options: ReaderOptions): Promise<LogReader>
+  /** Creates the topics a pipeline writes to when missing (Kafka: through the admin API). */
+  prepareTopics(topics: string[]): Promise<void>
   /** Writes a pipeline's output to its sink topic (embedded: as events; Kafka: windows as JSON, keyed). */
   writeSink(topic: string, output: SinkWrite): Promise<void>
   /** Writes dead letters to `<topic>` (Kafka: the sink's .dlq topic); the embedded log keeps them in the store only. */

@@ -58,6 +58,7 @@ export class PipelineRunner {
   #lastCheckpoint = 0
   #dirtySinceCheckpoint = false
   #failure: string | undefined
+  #sinkProblem: string | undefined
 
   constructor(options: RunnerOptions) {
     this.#o = options
@@ -74,9 +75,9 @@ export class PipelineRunner {
     return this.#failure
   }
 
-  /** Why reading the source fails right now (it keeps retrying), or undefined. */
+  /** Why reading the source or writing the sink fails right now (it keeps retrying), or undefined. */
   get degraded(): string | undefined {
-    return this.#reader?.degraded
+    return this.#reader?.degraded ?? this.#sinkProblem
   }
 
   /** The positions of the last checkpoint: recovery replays from here, so the log keeps them. */
@@ -109,6 +110,8 @@ export class PipelineRunner {
       startFrom: definition.startFrom,
     })
     this.#positions = { ...this.#reader.initial }
+    if (definition.sinkTopic !== null)
+      await log.prepareTopics([definition.sinkTopic, `${definition.sinkTopic}.dlq`])
     if (checkpoint) this.#checkpointed = { ...checkpoint.positions }
     else await this.#checkpoint()
     this.#lastCheckpoint = this.#o.clock()
@@ -147,19 +150,6 @@ export class PipelineRunner {
         const sliceEnd = performance.now() + SLICE_MS
         for (let b = 0; b < batches.length; b++) {
           const batch = batches[b]
-          const before = out.deadLetters.length
-          this.#pipeline.process(batch.events, batch.appendedAt, out)
-          const at = `${batch.partition}:${batch.offset}`
-          for (let i = before; i < out.deadLetters.length; i++) {
-            const d = out.deadLetters[i]
-            deadLetters.push({
-              id: `${at}:${i - before}`,
-              reason: d.reason,
-              detail: d.detail,
-              event: d.event,
-              at: batch.appendedAt,
-            })
-          }
           for (const bad of batch.invalid) {
             out.in++
             out.errors++
@@ -174,6 +164,19 @@ export class PipelineRunner {
                 timestamp: batch.appendedAt,
                 data: { raw: bad.raw },
               },
+              at: batch.appendedAt,
+            })
+          }
+          const before = out.deadLetters.length
+          this.#pipeline.process(batch.events, batch.appendedAt, out)
+          const at = `${batch.partition}:${batch.offset}`
+          for (let i = before; i < out.deadLetters.length; i++) {
+            const d = out.deadLetters[i]
+            deadLetters.push({
+              id: `${at}:${i - before}`,
+              reason: d.reason,
+              detail: d.detail,
+              event: d.event,
               at: batch.appendedAt,
             })
           }
@@ -216,7 +219,7 @@ export class PipelineRunner {
       return
     // the sink first: a crash before the commit replays into it again (at least once, same ids);
     // results, dead letters, series and the checkpoint then land in one transaction (exactly once)
-    await this.#writeSink(out, deadLetters)
+    await this.#retrying('writing the sink', () => this.#writeSink(out, deadLetters))
     const checkpoint = due ? this.#checkpointValue() : undefined
     const timer = this.#o.telemetry?.storeCommit.startTimer()
     await this.#o.store.commit(this.id, {
@@ -227,6 +230,27 @@ export class PipelineRunner {
     })
     timer?.()
     if (checkpoint) await this.#checkpointed_(checkpoint, now, deadLetters.length > 0)
+  }
+
+  /**
+   * Runs `work` until it succeeds, backing off, with the reason shown as the pipeline's degraded
+   * condition: nothing is committed meanwhile, so nothing is lost. Gives up only when stopping.
+   */
+  async #retrying(what: string, work: () => Promise<void>): Promise<void> {
+    let delay = 200
+    for (;;) {
+      try {
+        await work()
+        this.#sinkProblem = undefined
+        return
+      } catch (err) {
+        this.#sinkProblem = `${what}: ${(err as Error).message}`
+        if (this.#stopping) throw err
+        this.#o.logger.warn({ pipeline: this.id, err: this.#sinkProblem }, 'retrying')
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(delay * 2, 5_000)
+      }
+    }
   }
 
   async #checkpointed_(checkpoint: Checkpoint, now: number, trim: boolean): Promise<void> {

@@ -8,6 +8,7 @@ import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.
 import type { WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
 import { EmbeddedLog } from '../log/embedded-log.ts'
+import { KafkaLog } from '../log/kafka-log.ts'
 import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
@@ -36,6 +37,8 @@ export interface PipelineView {
   lag: number
   watermark: number | null
   failure: string | undefined
+  /** why a running pipeline cannot read or write right now (it keeps retrying) */
+  degraded: string | undefined
 }
 
 export interface WindowQuery extends ResultQuery {
@@ -102,14 +105,16 @@ export class Runtime {
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { config, logger } = options
     const store = new SqliteStore(join(config.dataDir, 'datapulse.db'))
-    const log = new EmbeddedLog({
-      dir: join(config.dataDir, 'log'),
-      fsync: config.fsync,
-      cacheEvents: config.logCacheEvents,
-      segmentBytes: config.logSegmentBytes,
-      logger,
-      clock: options.clock,
-    })
+    const log: EventLog = config.kafka
+      ? new KafkaLog(config.kafka, logger, options.clock)
+      : new EmbeddedLog({
+          dir: join(config.dataDir, 'log'),
+          fsync: config.fsync,
+          cacheEvents: config.logCacheEvents,
+          segmentBytes: config.logSegmentBytes,
+          logger,
+          clock: options.clock,
+        })
     const runtime = new Runtime(options, store, log)
     await runtime.lookups.load()
     for (const record of await store.listPipelines()) {
@@ -183,6 +188,7 @@ export class Runtime {
       lag: e.runner ? e.runner.lag : 0,
       watermark: e.runner ? e.runner.watermark : null,
       failure: e.failure,
+      degraded: e.runner?.degraded,
     }
   }
 

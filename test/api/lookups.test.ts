@@ -94,7 +94,9 @@ test('lookup tables: JSON and CSV upload, list, row, delete; enrich sees updates
   await send(1)
   await send(3)
   // the table changes only once those two went through
-  await eventually(async () => ((await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.events_in === 2 ? true : undefined))
+  await eventually(async () =>
+    (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.events_in === 2 ? true : undefined,
+  )
   await server.call('PUT', '/api/lookups/users', { key: 'id', rows: [{ id: 3, name: 'Cy' }] })
   await send(3)
   await send(1) // no longer in the table: dropped

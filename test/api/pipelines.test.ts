@@ -152,6 +152,7 @@ test('window results by key with filters; late events in dead letters; a stopped
       results: 2,
       lag: 0,
       watermark: undefined,
+      condition: 'ok',
     },
   )
   const dead = (await server.call('GET', `/api/pipelines/${p.id}/dead-letters`)).body

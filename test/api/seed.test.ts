@@ -49,6 +49,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
     results: 0,
     lag: 0,
     watermark: null,
+    condition: 'ok',
   })
 
   const started = await server.call('POST', `/api/pipelines/${p.id}/start`)

@@ -24,7 +24,13 @@ export function pipelineJson(v: PipelineView): PipelineJson {
     status: r.status,
     created_at: iso(r.createdAt),
     updated_at: iso(r.updatedAt),
-    stats: { ...v.stats, lag: v.lag, watermark: v.watermark === null ? null : iso(v.watermark) },
+    stats: {
+      ...v.stats,
+      lag: v.lag,
+      watermark: v.watermark === null ? null : iso(v.watermark),
+      condition: v.degraded === undefined ? 'ok' : 'degraded',
+      ...(v.degraded === undefined ? {} : { condition_reason: v.degraded }),
+    },
   }
   if (v.failure !== undefined) out.status_reason = v.failure
   return out

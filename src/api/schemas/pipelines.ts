@@ -116,6 +116,10 @@ export const PipelineStatsSchema = Type.Object({
   results: Type.Integer({ description: 'window results emitted (closed windows)' }),
   lag: Type.Integer({ description: 'events on the source topic not yet processed' }),
   watermark: Type.Union([Type.String(), Type.Null()]),
+  condition: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], {
+    description: 'degraded: the source or sink is failing right now; the pipeline keeps retrying',
+  }),
+  condition_reason: Type.Optional(Type.String()),
 })
 
 export const PipelineResponse = Type.Object(

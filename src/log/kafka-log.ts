@@ -1,0 +1,417 @@
+import {
+  Admin,
+  Consumer,
+  type ConsumerOptions,
+  type Message,
+  type MessagesStream,
+  Producer,
+  stringDeserializers,
+  stringSerializers,
+} from '@platformatic/kafka'
+import { normalizeEvents } from '../engine/events.ts'
+import { windowJson } from '../engine/result-shape.ts'
+import type { Event } from '../engine/types.ts'
+import type { Logger } from '../logger.ts'
+import type {
+  AppendResult,
+  DeadLetterWrite,
+  EventLog,
+  InvalidMessage,
+  LogReader,
+  Positions,
+  ReaderBatch,
+  ReaderOptions,
+  SinkWrite,
+} from './log.ts'
+
+export interface KafkaSettings {
+  brokers: string[]
+  clientId: string
+  /** partitions and replication factor of the topics DataPulse creates */
+  partitions: number
+  replication: number
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
+  tls: boolean
+}
+
+type Str = string
+/** Messages read ahead per reader before its stream is paused (backpressure on the partitions). */
+const READ_AHEAD = 20_000
+const LAG_REFRESH_MS = 2_000
+/** Longest a produced message is expected to take to become readable. */
+const IN_FLIGHT_MARGIN_MS = 1_000
+
+/** An event as it travels on a Kafka topic: the API's JSON shape (RFC 3339 timestamp). */
+export function wireEvent(e: Event): string {
+  return JSON.stringify({
+    id: e.id,
+    event_type: e.event_type,
+    source: e.source,
+    timestamp: new Date(e.timestamp).toISOString(),
+    data: e.data,
+  })
+}
+
+/**
+ * The log on Kafka: ingestion produces with acks=all; each pipeline reads in its own consumer
+ * group; sinks get window results as JSON keyed by the group key; dead letters go to `<sink>.dlq`.
+ * Topics DataPulse needs are created when missing.
+ */
+export class KafkaLog implements EventLog {
+  readonly #settings: KafkaSettings
+  readonly #logger: Logger
+  readonly #clock: () => number
+  readonly #producer: Producer<Str, Str, Str, Str>
+  readonly #admin: Admin
+  readonly #known = new Set<string>()
+  readonly #readers = new Set<KafkaReader>()
+
+  constructor(settings: KafkaSettings, logger: Logger, clock: () => number = Date.now) {
+    this.#settings = settings
+    this.#logger = logger
+    this.#clock = clock
+    this.#producer = new Producer({
+      ...this.connection('producer'),
+      serializers: stringSerializers,
+      acks: -1,
+      retries: 3,
+    })
+    this.#admin = new Admin({ ...this.connection('admin'), retries: 3 })
+  }
+
+  /** Client options shared by producer, admin and consumers (SASL and TLS passed through). */
+  connection(role: string) {
+    const s = this.#settings
+    return {
+      clientId: `${s.clientId}-${role}`,
+      bootstrapBrokers: s.brokers,
+      connectTimeout: 5_000,
+      requestTimeout: 10_000,
+      ...(s.sasl
+        ? { sasl: { mechanism: s.sasl.mechanism, username: s.sasl.username, password: s.sasl.password } }
+        : {}),
+      ...(s.tls ? { tls: {} } : {}),
+    }
+  }
+
+  async ensureTopic(topic: string): Promise<void> {
+    if (this.#known.has(topic)) return
+    try {
+      await this.#admin.createTopics({
+        topics: [topic],
+        partitions: this.#settings.partitions,
+        replicas: this.#settings.replication,
+      })
+      this.#logger.info({ topic }, 'created Kafka topic')
+    } catch (err) {
+      if (!/already exists/i.test(describeError(err))) throw err
+    }
+    this.#known.add(topic)
+  }
+
+  async append(topic: string, events: Event[]): Promise<AppendResult> {
+    await this.ensureTopic(topic)
+    const timestamp = BigInt(this.#clock())
+    await this.#producer.send({
+      messages: events.map((e) => ({ topic, key: e.id, value: wireEvent(e), timestamp })),
+      acks: -1,
+    })
+    return { topic, offset: -1, count: events.length }
+  }
+
+  async prepareTopics(topics: string[]): Promise<void> {
+    for (const topic of topics) await this.ensureTopic(topic)
+  }
+
+  async openReader(options: ReaderOptions): Promise<LogReader> {
+    await this.ensureTopic(options.topic)
+    const reader = new KafkaReader(this, options, this.#logger, () => this.#readers.delete(reader))
+    this.#readers.add(reader)
+    await reader.connect()
+    return reader
+  }
+
+  async writeSink(topic: string, output: SinkWrite): Promise<void> {
+    await this.ensureTopic(topic)
+    const messages =
+      output.results.length > 0
+        ? output.results.map((r) => {
+            const w = windowJson(r)
+            return {
+              topic,
+              key: JSON.stringify(r.key),
+              value: JSON.stringify({ pipeline_id: output.pipelineId, ...w }),
+              headers: {
+                pipeline_id: output.pipelineId,
+                window_start: w.window_start,
+                window_end: w.window_end,
+              },
+            }
+          })
+        : output.records.map((e) => ({
+            topic,
+            key: e.id,
+            value: wireEvent(e),
+            headers: { pipeline_id: output.pipelineId },
+          }))
+    if (messages.length > 0) await this.#producer.send({ messages, acks: -1 })
+  }
+
+  async writeDeadLetters(topic: string, letters: DeadLetterWrite[]): Promise<void> {
+    await this.ensureTopic(topic)
+    await this.#producer.send({
+      messages: letters.map((d) => ({
+        topic,
+        value: JSON.stringify({
+          pipeline_id: d.pipelineId,
+          reason: d.reason,
+          detail: d.detail,
+          payload: d.payload,
+        }),
+        headers: { pipeline_id: d.pipelineId, reason: d.reason },
+      })),
+      acks: -1,
+    })
+  }
+
+  /**
+   * Message timestamps are set when a request is produced, and the message becomes readable a
+   * little later: idle time moves only up to a margin behind the clock, so a batch still in flight
+   * is never overtaken (and a replay closes the same windows).
+   */
+  stableTime(): number {
+    return this.#clock() - IN_FLIGHT_MARGIN_MS
+  }
+
+  retain(): number {
+    return 0 // Kafka applies its own retention
+  }
+
+  topics(): string[] {
+    return [...this.#known]
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#readers].map((r) => r.close()))
+    await this.#producer.close().catch(() => undefined)
+    await this.#admin.close().catch(() => undefined)
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof AggregateError) return err.errors.map(describeError).join('; ')
+  const e = err as { message?: string; errors?: unknown[]; cause?: unknown }
+  let text = e?.message ?? String(err)
+  if (Array.isArray(e?.errors)) text += ` ${e.errors.map(describeError).join('; ')}`
+  return text
+}
+
+/**
+ * A pipeline's consumer: a group member that buffers what it fetches (pausing the stream past
+ * READ_AHEAD), hands it over in batches of one partition and one producer timestamp, and rebuilds
+ * itself from the last positions with backoff when the broker goes away.
+ */
+class KafkaReader implements LogReader {
+  readonly initial: Positions
+  readonly #log: KafkaLog
+  readonly #o: ReaderOptions
+  readonly #logger: Logger
+  readonly #onClose: () => void
+  #consumer: Consumer<Str, Str, Str, Str> | undefined
+  #stream: MessagesStream<Str, Str, Str, Str> | undefined
+  readonly #queue: Message<Str, Str, Str, Str>[] = []
+  /** the offset after the last message queued, per partition: where a rebuilt consumer resumes */
+  readonly #fetched: Positions
+  #high: Positions = {}
+  #lagTimer: NodeJS.Timeout | undefined
+  #wake: (() => void) | undefined
+  #degraded: string | undefined
+  #closed = false
+  #reconnecting = false
+
+  constructor(log: KafkaLog, options: ReaderOptions, logger: Logger, onClose: () => void) {
+    this.#log = log
+    this.#o = options
+    this.#logger = logger
+    this.#onClose = onClose
+    this.initial = { ...(options.positions ?? {}) }
+    this.#fetched = { ...this.initial }
+  }
+
+  get degraded(): string | undefined {
+    return this.#degraded
+  }
+
+  async connect(): Promise<void> {
+    const consumerOptions: ConsumerOptions<Str, Str, Str, Str> = {
+      ...this.#log.connection('consumer'),
+      groupId: this.#o.group,
+      deserializers: stringDeserializers,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 10_000,
+    }
+    const consumer = new Consumer(consumerOptions)
+    const known = Object.entries(this.#fetched)
+    const stream = await consumer.consume({
+      topics: [this.#o.topic],
+      autocommit: false,
+      maxWaitTime: 100,
+      mode: known.length > 0 ? 'manual' : this.#o.startFrom === 'latest' ? 'latest' : 'committed',
+      fallbackMode: this.#o.startFrom === 'latest' ? 'latest' : 'earliest',
+      ...(known.length > 0
+        ? {
+            offsets: known.map(([p, o]) => ({
+              topic: this.#o.topic,
+              partition: Number(p),
+              offset: BigInt(o),
+            })),
+          }
+        : {}),
+    })
+    this.#consumer = consumer
+    this.#stream = stream
+    stream.on('data', (m: Message<Str, Str, Str, Str>) => {
+      this.#queue.push(m)
+      this.#fetched[String(m.partition)] = Number(m.offset) + 1
+      if (this.#queue.length >= READ_AHEAD && !stream.isPaused()) stream.pause()
+      this.#wake?.()
+    })
+    stream.on('error', (err: Error) => this.#fail(err))
+    this.#degraded = undefined
+    this.#lagTimer ??= setInterval(() => void this.#refreshLag(), LAG_REFRESH_MS)
+    this.#lagTimer.unref()
+  }
+
+  #fail(err: unknown): void {
+    if (this.#closed) return
+    this.#degraded = `Kafka: ${describeError(err)}`
+    this.#logger.warn(
+      { topic: this.#o.topic, group: this.#o.group, err: this.#degraded },
+      'reader lost the broker; retrying',
+    )
+    if (this.#reconnecting) return
+    this.#reconnecting = true
+    void this.#reconnect()
+  }
+
+  async #reconnect(): Promise<void> {
+    let delay = 250
+    while (!this.#closed) {
+      await this.#teardown()
+      try {
+        await this.#log.ensureTopic(this.#o.topic)
+        await this.connect()
+        this.#logger.info({ topic: this.#o.topic, group: this.#o.group }, 'reader reconnected')
+        break
+      } catch (err) {
+        this.#degraded = `Kafka: ${describeError(err)}`
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(delay * 2, 5_000)
+      }
+    }
+    this.#reconnecting = false
+  }
+
+  async #teardown(): Promise<void> {
+    const stream = this.#stream
+    const consumer = this.#consumer
+    this.#stream = undefined
+    this.#consumer = undefined
+    stream?.removeAllListeners('data')
+    await stream?.close().catch(() => undefined)
+    await consumer?.close(true).catch(() => undefined)
+  }
+
+  async #refreshLag(): Promise<void> {
+    try {
+      const offsets = await this.#consumer?.listOffsets({ topics: [this.#o.topic] })
+      const ends = offsets?.get(this.#o.topic)
+      if (ends) this.#high = Object.fromEntries(ends.map((o, p) => [String(p), Number(o)]))
+    } catch (err) {
+      this.#fail(err)
+    }
+  }
+
+  async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
+    if (this.#queue.length === 0 && waitMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs)
+        this.#wake = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.#wake = undefined
+    }
+    const taken = this.#queue.splice(0, maxEvents)
+    if (this.#stream?.isPaused() && this.#queue.length < READ_AHEAD / 2) this.#stream.resume()
+    const out: ReaderBatch[] = []
+    let current: ReaderBatch | undefined
+    for (const m of taken) {
+      const offset = Number(m.offset)
+      const appendedAt = Number(m.timestamp)
+      if (current === undefined || current.partition !== m.partition || current.appendedAt !== appendedAt) {
+        current = { partition: m.partition, offset, next: offset, appendedAt, events: [], invalid: [] }
+        out.push(current)
+      }
+      const parsed = parseMessage(m, this.#o.topic)
+      if ('event' in parsed) current.events.push(parsed.event)
+      else current.invalid.push(parsed)
+      current.next = offset + 1
+    }
+    return out
+  }
+
+  lag(positions: Positions): number {
+    let lag = 0
+    for (const [p, high] of Object.entries(this.#high)) lag += Math.max(0, high - (positions[p] ?? high))
+    return lag
+  }
+
+  async commit(positions: Positions): Promise<void> {
+    const offsets = Object.entries(positions).map(([p, o]) => ({
+      topic: this.#o.topic,
+      partition: Number(p),
+      offset: BigInt(o),
+      leaderEpoch: -1,
+    }))
+    if (offsets.length === 0 || !this.#consumer) return
+    try {
+      await this.#consumer.commit({ offsets })
+    } catch (err) {
+      // the store's checkpoint stays the authority on restart; the group offsets catch up next time
+      this.#logger.warn({ group: this.#o.group, err: describeError(err) }, 'committing group offsets failed')
+    }
+  }
+
+  wake(): void {
+    this.#wake?.()
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    clearInterval(this.#lagTimer)
+    this.#wake?.()
+    await this.#teardown()
+    this.#onClose()
+  }
+}
+
+/** A source message as an event; external producers' messages are checked like ingested events. */
+function parseMessage(m: Message<Str, Str, Str, Str>, topic: string): { event: Event } | InvalidMessage {
+  const offset = Number(m.offset)
+  const raw = m.value ?? ''
+  let value: unknown
+  try {
+    value = JSON.parse(raw)
+  } catch (err) {
+    return { offset, raw, detail: `not JSON: ${(err as Error).message}` }
+  }
+  const at = Number(m.timestamp)
+  // a message without an id gets one from its place in the topic, the same on every replay
+  const normalized = normalizeEvents([value], at, () => `${topic}:${m.partition}:${offset}`, '/message')
+  if (!normalized.ok)
+    return { offset, raw, detail: normalized.issues.map((i) => `${i.path} ${i.message}`).join('; ') }
+  return { event: normalized.events[0] }
+}

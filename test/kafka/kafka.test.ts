@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import { Admin } from '@platformatic/kafka'
+import type { KafkaBroker } from '../../scripts/kafka.ts'
+import { brokerFor, consumeUntil, plainProducer } from '../helpers/kafka.ts'
+import { eventually, startServer } from '../helpers/server.ts'
+
+describe('Kafka source and sink topics on a real broker', () => {
+  let broker: KafkaBroker | undefined
+  before(async (t) => {
+    broker = await brokerFor(t as unknown as import('node:test').TestContext)
+  })
+  after(async () => broker?.destroy())
+
+  const kafkaServer = (t: import('node:test').TestContext) =>
+    startServer(t, { env: { KAFKA_BROKERS: broker!.brokers, DATAPULSE_CHECKPOINT_INTERVAL_MS: '100' } })
+
+  test("the seed's pipeline reads user-events and writes windowed counts to processed-events", async (t) => {
+    if (!broker) return t.skip('no broker')
+    const server = await kafkaServer(t)
+    const created = await server.call('POST', '/api/pipelines', {
+      name: 'user-analytics',
+      source_topic: 'user-events',
+      sink_topic: 'processed-events',
+      start: true,
+      transformation: {
+        aggregate: {
+          window_seconds: 5,
+          function: { count: null },
+          group_by: ['data.page'],
+          idle_timeout_seconds: 0.5,
+        },
+      },
+    })
+    assert.equal(created.status, 201, JSON.stringify(created.body))
+    const producer = plainProducer(broker.brokers)
+    const pages = ['/home', '/home', '/cart', '/home', '/cart', '/about']
+    await producer.send({
+      messages: pages.map((page, i) => ({
+        topic: 'user-events',
+        key: `u${i}`,
+        value: JSON.stringify({
+          event_type: 'page_view',
+          source: 'web',
+          data: { page, user_id: `${i}` },
+          timestamp: `2026-11-26T10:00:1${(i * 0.7).toFixed(1)}Z`,
+        }),
+      })),
+    })
+    await producer.close()
+    const messages = await consumeUntil(broker.brokers, 'processed-events', (m) => m.length >= 3)
+    const counts = Object.fromEntries(
+      messages.map((m) => {
+        const w = JSON.parse(m.value)
+        assert.equal(w.pipeline_id, created.body.id)
+        assert.equal(w.window_start, '2026-11-26T10:00:10.000Z')
+        assert.equal(w.window_end, '2026-11-26T10:00:15.000Z')
+        assert.equal(w.closed, true)
+        assert.equal(m.key, JSON.stringify(w.key))
+        assert.equal(m.headers.get('pipeline_id'), created.body.id)
+        assert.equal(m.headers.get('window_start'), '2026-11-26T10:00:10.000Z')
+        return [w.key['data.page'], w.results.count]
+      }),
+    )
+    assert.deepEqual(counts, { '/home': 3, '/cart': 2, '/about': 1 })
+    const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
+    assert.equal(stats.events_in, 6)
+    assert.equal(stats.condition, 'ok')
+  })
+
+  test('HTTP ingest with Kafka: acknowledged events are on the topic; bad messages land in the DLQ with a reason', async (t) => {
+    if (!broker) return t.skip('no broker')
+    const server = await kafkaServer(t)
+    const p = (
+      await server.call('POST', '/api/pipelines', {
+        name: 'sums',
+        source_topic: 'orders',
+        sink_topic: 'order-sums',
+        start: true,
+        transformation: { aggregate: { window_seconds: 3600, function: { sum: 'data.amount' } } },
+      })
+    ).body
+    const ingest = await server.call('POST', '/api/events/ingest', {
+      topic: 'orders',
+      events: [1, 2, 3].map((amount) => ({
+        event_type: 'order',
+        source: 'shop',
+        data: { amount },
+        id: `o${amount}`,
+      })),
+    })
+    assert.deepEqual(ingest.body, { accepted: 3, topics: ['orders'] })
+    const onTopic = await consumeUntil(broker.brokers, 'orders', (m) => m.length >= 3)
+    assert.deepEqual(
+      onTopic.map((m) => [m.key, JSON.parse(m.value).data.amount]),
+      [
+        ['o1', 1],
+        ['o2', 2],
+        ['o3', 3],
+      ],
+    )
+    const producer = plainProducer(broker.brokers)
+    await producer.send({
+      messages: [
+        { topic: 'orders', value: 'not json {' },
+        { topic: 'orders', value: JSON.stringify({ source: 'shop', data: { amount: 5 } }) },
+        {
+          topic: 'orders',
+          value: JSON.stringify({ event_type: 'order', source: 'shop', data: { amount: 'five' } }),
+        },
+        {
+          topic: 'orders',
+          value: JSON.stringify({ event_type: 'order', source: 'shop', data: { amount: 4 } }),
+        },
+      ],
+    })
+    await producer.close()
+    const dlq = await consumeUntil(broker.brokers, 'order-sums.dlq', (m) => m.length >= 3)
+    const reasons = dlq.map((m) => JSON.parse(m.value))
+    assert.deepEqual(
+      reasons.map((d) => d.reason),
+      ['invalid_event', 'invalid_event', 'type_mismatch'],
+    )
+    assert.match(reasons[0].detail, /not JSON/)
+    assert.equal(reasons[0].payload, 'not json {')
+    assert.match(reasons[1].detail, /event_type/)
+    assert.equal(reasons[2].pipeline_id, p.id)
+    const window = await eventually(async () => {
+      const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body.windows
+      return w[0]?.results.sum_data_amount === 10 ? w[0] : undefined
+    }, 20_000)
+    assert.equal(window.closed, false)
+    const stats = (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats
+    assert.equal(stats.events_in, 7)
+    assert.equal(stats.errors, 3)
+    assert.equal(stats.condition, 'ok')
+  })
+
+  test('broker stopped and restarted mid-stream: degraded meanwhile, 503 on ingest, then every event counted', async (t) => {
+    if (!broker) return t.skip('no broker')
+    const server = await kafkaServer(t)
+    const admin = new Admin({ clientId: 'test-admin', bootstrapBrokers: [broker.brokers] })
+    await admin.createTopics({ topics: ['stream'], partitions: 2, replicas: 1 })
+    await admin.close()
+    const p = (
+      await server.call('POST', '/api/pipelines', {
+        name: 'through-outage',
+        source_topic: 'stream',
+        start: true,
+        transformation: { aggregate: { window_seconds: 3600, function: 'count' } },
+      })
+    ).body
+    const send = (n: number, from: number) =>
+      server.call('POST', '/api/events/ingest', {
+        topic: 'stream',
+        events: Array.from({ length: n }, (_, i) => ({ event_type: 'e', source: 's', id: `e${from + i}` })),
+      })
+    let acked = 0
+    for (let i = 0; i < 5; i++) if ((await send(100, i * 100)).status === 200) acked += 100
+    await broker.stop()
+    const during = await send(10, 10_000)
+    assert.equal(during.status, 503)
+    assert.ok(during.headers.get('retry-after'))
+    const degraded = await eventually(
+      async () => {
+        const s = (await server.call('GET', `/api/pipelines/${p.id}`)).body
+        return s.stats.condition === 'degraded' ? s : undefined
+      },
+      30_000,
+      'the degraded condition',
+    )
+    assert.equal(degraded.status, 'running')
+    assert.match(degraded.stats.condition_reason, /Kafka/)
+    await broker.start()
+    for (let i = 0; i < 3; i++) {
+      const r = await eventually(
+        async () => {
+          const res = await send(100, 20_000 + i * 100)
+          return res.status === 200 ? res : undefined
+        },
+        30_000,
+        'ingest after the restart',
+      )
+      acked += r.body.accepted
+    }
+    const counted = await eventually(
+      async () => {
+        const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body.windows
+        return w[0]?.results.count === acked ? w[0].results.count : undefined
+      },
+      60_000,
+      `all ${acked} acknowledged events counted`,
+    )
+    assert.equal(counted, 800)
+    assert.equal((await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.condition, 'ok')
+  })
+})
