@@ -8,6 +8,7 @@ import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { type BenchRow, engineBenches } from './engine.ts'
 import { httpBenches } from './http.ts'
+import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
 
 const { values } = parseArgs({
@@ -46,6 +47,7 @@ if (wanted('engine')) rows.push(...engineBenches(quick))
 if (wanted('memory')) rows.push(...memoryBench())
 if (wanted('http')) rows.push(...(await httpBenches(quick)))
 if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
+if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
 
 const fmt = (v: number, unit: string) =>
   unit === 'events/s' || unit === 'points/s'

@@ -35,6 +35,15 @@ export interface KafkaSettings {
 }
 
 type Str = string
+interface OutMessage {
+  topic: string
+  key?: string
+  value: string
+  timestamp?: bigint
+  headers?: Record<string, string>
+}
+/** Bytes per produce request, under the brokers' default message.max.bytes (1 MB). */
+const SEND_BYTES = 512 * 1024
 /** Messages read ahead per reader before its stream is paused (backpressure on the partitions). */
 const READ_AHEAD = 20_000
 const LAG_REFRESH_MS = 2_000
@@ -112,11 +121,25 @@ export class KafkaLog implements EventLog {
   async append(topic: string, events: Event[]): Promise<AppendResult> {
     await this.ensureTopic(topic)
     const timestamp = BigInt(this.#clock())
-    await this.#producer.send({
-      messages: events.map((e) => ({ topic, key: e.id, value: wireEvent(e), timestamp })),
-      acks: -1,
-    })
+    await this.#send(events.map((e) => ({ topic, key: e.id, value: wireEvent(e), timestamp })))
     return { topic, offset: -1, count: events.length }
+  }
+
+  /** Produces with acks=all in requests of at most SEND_BYTES (brokers refuse batches over message.max.bytes). */
+  async #send(messages: OutMessage[]): Promise<void> {
+    let chunk: OutMessage[] = []
+    let bytes = 0
+    for (const m of messages) {
+      const size = m.value.length + (m.key?.length ?? 0) + 64
+      if (chunk.length > 0 && bytes + size > SEND_BYTES) {
+        await this.#producer.send({ messages: chunk, acks: -1 })
+        chunk = []
+        bytes = 0
+      }
+      chunk.push(m)
+      bytes += size
+    }
+    if (chunk.length > 0) await this.#producer.send({ messages: chunk, acks: -1 })
   }
 
   async prepareTopics(topics: string[]): Promise<void> {
@@ -154,24 +177,18 @@ export class KafkaLog implements EventLog {
             value: wireEvent(e),
             headers: { pipeline_id: output.pipelineId },
           }))
-    if (messages.length > 0) await this.#producer.send({ messages, acks: -1 })
+    if (messages.length > 0) await this.#send(messages)
   }
 
   async writeDeadLetters(topic: string, letters: DeadLetterWrite[]): Promise<void> {
     await this.ensureTopic(topic)
-    await this.#producer.send({
-      messages: letters.map((d) => ({
+    await this.#send(
+      letters.map((d) => ({
         topic,
-        value: JSON.stringify({
-          pipeline_id: d.pipelineId,
-          reason: d.reason,
-          detail: d.detail,
-          payload: d.payload,
-        }),
+        value: JSON.stringify({ pipeline_id: d.pipelineId, reason: d.reason, detail: d.detail, payload: d.payload }),
         headers: { pipeline_id: d.pipelineId, reason: d.reason },
       })),
-      acks: -1,
-    })
+    )
   }
 
   /**

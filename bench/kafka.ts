@@ -1,0 +1,97 @@
+import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
+import { kafkaUnavailableReason, startKafka } from '../scripts/kafka.ts'
+import type { BenchRow } from './engine.ts'
+import { generateEvents } from './generate.ts'
+import { freePort, startProcess, stop, tempDataDir } from './processes.ts'
+
+/** Kafka topic → windowed aggregate → sink topic, beside the same client's consume-only rate on the same broker. */
+export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
+  const reason = kafkaUnavailableReason()
+  if (reason) {
+    console.error(`kafka bench skipped: ${reason}`)
+    return []
+  }
+  const total = quick ? 200_000 : 1_000_000
+  const broker = await startKafka()
+  try {
+    const admin = new Admin({ clientId: 'bench', bootstrapBrokers: [broker.brokers] })
+    await admin.createTopics({ topics: ['bench-in'], partitions: 1, replicas: 1 })
+    await admin.close()
+    const producer = new Producer({ clientId: 'bench', bootstrapBrokers: [broker.brokers], serializers: stringSerializers })
+    const events = generateEvents(total, { keys: 10_000, stepMs: 1 })
+    for (let i = 0; i < total; i += 5_000) {
+      await producer.send({
+        messages: events.slice(i, i + 5_000).map((e) => ({
+          topic: 'bench-in',
+          key: e.id,
+          value: JSON.stringify({ ...e, timestamp: new Date(e.timestamp).toISOString() }),
+        })),
+        acks: -1,
+      })
+    }
+    await producer.close()
+
+    // ceiling: the same client, consuming only (and parsing each value, as any consumer must)
+    const consumer = new Consumer({ groupId: 'bench-consume-only', clientId: 'bench', bootstrapBrokers: [broker.brokers], deserializers: stringDeserializers })
+    const stream = await consumer.consume({ topics: ['bench-in'], mode: 'earliest', autocommit: false, maxWaitTime: 100 })
+    const t0 = performance.now()
+    await new Promise<void>((resolve) => {
+      let n = 0
+      stream.on('data', (m) => {
+        JSON.parse(m.value)
+        if (++n === total) resolve()
+      })
+    })
+    const consumeOnly = total / ((performance.now() - t0) / 1000)
+    await stream.close()
+    await consumer.close(true)
+
+    const data = tempDataDir()
+    const port = await freePort()
+    const base = `http://127.0.0.1:${port}`
+    const server = await startProcess(
+      [new URL('../src/main.ts', import.meta.url).pathname, '--port', String(port), '--data-dir', data.dir, '--log-level', 'warn', '--kafka-brokers', broker.brokers],
+      async () => (await fetch(`${base}/`)).ok,
+    )
+    try {
+      const t1 = performance.now()
+      const created = await fetch(`${base}/api/pipelines`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'kafka-bench',
+          source_topic: 'bench-in',
+          sink_topic: 'bench-out',
+          start: true,
+          transformation: { aggregate: { window_seconds: 60, function: 'count', group_by: ['data.user_id'] } },
+        }),
+      })
+      const { id } = (await created.json()) as { id: string }
+      // timed from the first event read (the consumer group's join is not throughput)
+      let first = 0
+      for (;;) {
+        const p = (await (await fetch(`${base}/api/pipelines/${id}`)).json()) as { stats: { events_in: number } }
+        if (first === 0 && p.stats.events_in > 0) first = performance.now()
+        if (p.stats.events_in >= total) break
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      const pipeline = total / ((performance.now() - (first || t1)) / 1000)
+      return [
+        {
+          bench: `Kafka topic → tumbling 60 s count by key (10k keys) → sink topic, ${(total / 1e6).toFixed(1)}M events`,
+          value: pipeline,
+          unit: 'events/s',
+          ceiling: consumeOnly,
+          ceilingName: '@platformatic/kafka consume-only (+ JSON.parse), same broker',
+          target: '>= 0.7x ceiling',
+          ok: pipeline >= 0.7 * consumeOnly,
+        },
+      ]
+    } finally {
+      await stop(server)
+      data.remove()
+    }
+  } finally {
+    await broker.destroy()
+  }
+}
