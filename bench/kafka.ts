@@ -17,7 +17,11 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
     const admin = new Admin({ clientId: 'bench', bootstrapBrokers: [broker.brokers] })
     await admin.createTopics({ topics: ['bench-in'], partitions: 1, replicas: 1 })
     await admin.close()
-    const producer = new Producer({ clientId: 'bench', bootstrapBrokers: [broker.brokers], serializers: stringSerializers })
+    const producer = new Producer({
+      clientId: 'bench',
+      bootstrapBrokers: [broker.brokers],
+      serializers: stringSerializers,
+    })
     const events = generateEvents(total, { keys: 10_000, stepMs: 1 })
     for (let i = 0; i < total; i += 5_000) {
       await producer.send({
@@ -32,8 +36,18 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
     await producer.close()
 
     // ceiling: the same client, consuming only (and parsing each value, as any consumer must)
-    const consumer = new Consumer({ groupId: 'bench-consume-only', clientId: 'bench', bootstrapBrokers: [broker.brokers], deserializers: stringDeserializers })
-    const stream = await consumer.consume({ topics: ['bench-in'], mode: 'earliest', autocommit: false, maxWaitTime: 100 })
+    const consumer = new Consumer({
+      groupId: 'bench-consume-only',
+      clientId: 'bench',
+      bootstrapBrokers: [broker.brokers],
+      deserializers: stringDeserializers,
+    })
+    const stream = await consumer.consume({
+      topics: ['bench-in'],
+      mode: 'earliest',
+      autocommit: false,
+      maxWaitTime: 100,
+    })
     const t0 = performance.now()
     await new Promise<void>((resolve) => {
       let n = 0
@@ -50,7 +64,17 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
     const port = await freePort()
     const base = `http://127.0.0.1:${port}`
     const server = await startProcess(
-      [new URL('../src/main.ts', import.meta.url).pathname, '--port', String(port), '--data-dir', data.dir, '--log-level', 'warn', '--kafka-brokers', broker.brokers],
+      [
+        new URL('../src/main.ts', import.meta.url).pathname,
+        '--port',
+        String(port),
+        '--data-dir',
+        data.dir,
+        '--log-level',
+        'warn',
+        '--kafka-brokers',
+        broker.brokers,
+      ],
       async () => (await fetch(`${base}/`)).ok,
     )
     try {
@@ -63,14 +87,18 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
           source_topic: 'bench-in',
           sink_topic: 'bench-out',
           start: true,
-          transformation: { aggregate: { window_seconds: 60, function: 'count', group_by: ['data.user_id'] } },
+          transformation: {
+            aggregate: { window_seconds: 60, function: 'count', group_by: ['data.user_id'] },
+          },
         }),
       })
       const { id } = (await created.json()) as { id: string }
       // timed from the first event read (the consumer group's join is not throughput)
       let first = 0
       for (;;) {
-        const p = (await (await fetch(`${base}/api/pipelines/${id}`)).json()) as { stats: { events_in: number } }
+        const p = (await (await fetch(`${base}/api/pipelines/${id}`)).json()) as {
+          stats: { events_in: number }
+        }
         if (first === 0 && p.stats.events_in > 0) first = performance.now()
         if (p.stats.events_in >= total) break
         await new Promise((r) => setTimeout(r, 50))

@@ -286,6 +286,10 @@ class EmbeddedReader implements LogReader {
     return Math.max(0, this.#topic.end - (positions['0'] ?? this.#next))
   }
 
+  caughtUp(): boolean {
+    return this.#next >= this.#topic.end
+  }
+
   async commit(): Promise<void> {}
 
   wake(): void {

@@ -185,7 +185,12 @@ export class KafkaLog implements EventLog {
     await this.#send(
       letters.map((d) => ({
         topic,
-        value: JSON.stringify({ pipeline_id: d.pipelineId, reason: d.reason, detail: d.detail, payload: d.payload }),
+        value: JSON.stringify({
+          pipeline_id: d.pipelineId,
+          reason: d.reason,
+          detail: d.detail,
+          payload: d.payload,
+        }),
         headers: { pipeline_id: d.pipelineId, reason: d.reason },
       })),
     )
@@ -240,6 +245,8 @@ class KafkaReader implements LogReader {
   /** the offset after the last message queued, per partition: where a rebuilt consumer resumes */
   readonly #fetched: Positions
   #high: Positions = {}
+  /** when the high watermarks were last read (0: never) */
+  #highAt = 0
   #lagTimer: NodeJS.Timeout | undefined
   #wake: (() => void) | undefined
   #degraded: string | undefined
@@ -298,6 +305,7 @@ class KafkaReader implements LogReader {
     this.#degraded = undefined
     this.#lagTimer ??= setInterval(() => void this.#refreshLag(), LAG_REFRESH_MS)
     this.#lagTimer.unref()
+    void this.#refreshLag()
   }
 
   #fail(err: unknown): void {
@@ -344,7 +352,10 @@ class KafkaReader implements LogReader {
     try {
       const offsets = await this.#consumer?.listOffsets({ topics: [this.#o.topic] })
       const ends = offsets?.get(this.#o.topic)
-      if (ends) this.#high = Object.fromEntries(ends.map((o, p) => [String(p), Number(o)]))
+      if (ends) {
+        this.#high = Object.fromEntries(ends.map((o, p) => [String(p), Number(o)]))
+        this.#highAt = Date.now()
+      }
     } catch (err) {
       this.#fail(err)
     }
@@ -378,6 +389,13 @@ class KafkaReader implements LogReader {
       current.next = offset + 1
     }
     return out
+  }
+
+  caughtUp(): boolean {
+    if (this.#queue.length > 0 || this.#highAt === 0) return false
+    for (const [p, high] of Object.entries(this.#high))
+      if ((this.#fetched[p] ?? 0) < high && high > 0) return false
+    return true
   }
 
   lag(positions: Positions): number {

@@ -54,6 +54,11 @@ export interface LogReader {
   readonly initial: Positions
   /** batches after what was read last, up to about `maxEvents`; waits up to `waitMs` for data */
   read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]>
+  /**
+   * Whether everything on the topic has been handed over (as far as the reader knows): only then
+   * may a pipeline move its clock for idle time, so a replay never closes windows early.
+   */
+  caughtUp(): boolean
   /** events on the topic not yet read (best known) */
   lag(positions: Positions): number
   /** why reading is failing right now (the reader keeps retrying), or undefined */

@@ -144,8 +144,9 @@ export class PipelineRunner {
       if (this.#stopping && batches.length === 0) break
       const deadLetters: DeadLetterRecord[] = []
       if (batches.length === 0) {
-        // not past the arrival time of a write still in flight, so a replay sees the same closes
-        this.#pipeline.advance(log.stableTime(definition.sourceTopic), out)
+        // only when caught up, and not past the arrival time of a write still in flight, so a
+        // replay closes exactly the windows the first run closed
+        if (reader.caughtUp()) this.#pipeline.advance(log.stableTime(definition.sourceTopic), out)
       } else {
         const sliceEnd = performance.now() + SLICE_MS
         for (let b = 0; b < batches.length; b++) {
