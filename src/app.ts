@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { rememberRawBody } from './api/raw-body.ts'
 import { errorHandler, sendError } from './api/reply.ts'
 import { eventRoutes } from './api/routes/events.ts'
 import { healthRoutes } from './api/routes/health.ts'
@@ -46,13 +47,16 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   app.addHook('onClose', async () => runtime.close())
   // plain JSON.parse: every handler checks keys itself and reports '__proto__' with its path
   app.removeContentTypeParser(['application/json', 'text/plain'])
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
-      done(null, JSON.parse(body as string))
+      const parsed: unknown = JSON.parse((body as Buffer).toString('utf8'))
+      rememberRawBody(parsed, body as Buffer)
+      done(null, parsed)
     } catch (err) {
       done(Object.assign(err as Error, { statusCode: 400 }), undefined)
     }
   })
+
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),

@@ -110,8 +110,15 @@ export function normalizeEvents(
   return issues.length > 0 ? { ok: false, issues } : { ok: true, events }
 }
 
-/** Ids unique across restarts: a random per-process prefix and a counter. */
-export function idGenerator(prefix: string): () => string {
-  let n = 0
-  return () => `${prefix}-${(n++).toString(36)}`
+/** Ids unique across restarts: a random per-process prefix and a counter (from `start`). */
+export class IdSequence {
+  readonly prefix: string
+  position: number
+
+  constructor(prefix: string, start = 0) {
+    this.prefix = prefix
+    this.position = start
+  }
+
+  readonly next = (): string => `${this.prefix}-${(this.position++).toString(36)}`
 }

@@ -15,7 +15,7 @@ import type {
   RetentionPolicy,
   SinkWrite,
 } from './log.ts'
-import { encodeRecord } from './record-format.ts'
+import { encodeRecord, type RawRequest, type RecordPayload } from './record-format.ts'
 import { Segment, segmentName } from './segment.ts'
 
 export type FsyncPolicy = 'always' | 'batch' | 'off'
@@ -35,6 +35,7 @@ export interface EmbeddedLogOptions {
 
 interface Pending {
   events: Event[]
+  raw: RawRequest | undefined
   resolve: (r: AppendResult) => void
   reject: (err: Error) => void
 }
@@ -93,9 +94,9 @@ class Topic {
     return this.#inFlightAt === undefined ? now : Math.min(now, this.#inFlightAt)
   }
 
-  append(events: Event[]): Promise<AppendResult> {
+  append(events: Event[], raw?: RawRequest): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
-      this.#pending.push({ events, resolve, reject })
+      this.#pending.push({ events, raw, resolve, reject })
       if (!this.#flushing) {
         this.#flushing = true
         // let the appends of requests already parsed join this write (group commit)
@@ -126,7 +127,10 @@ class Topic {
       let offset = this.end
       const buffers: Buffer[] = []
       for (const p of group) {
-        buffers.push(encodeRecord({ offset, appendedAt, count: p.events.length }, JSON.stringify(p.events)))
+        const payload: RecordPayload = p.raw
+          ? { kind: 'request', request: p.raw }
+          : { kind: 'events', json: JSON.stringify(p.events) }
+        buffers.push(encodeRecord({ offset, appendedAt, count: p.events.length }, payload))
         offset += p.events.length
       }
       let segment: Segment | undefined
@@ -323,8 +327,8 @@ export class EmbeddedLog implements EventLog {
     return topic
   }
 
-  append(topic: string, events: Event[]): Promise<AppendResult> {
-    return this.#topic(topic).append(events)
+  append(topic: string, events: Event[], raw?: RawRequest): Promise<AppendResult> {
+    return this.#topic(topic).append(events, raw)
   }
 
   async read(topic: string, from: number, maxEvents: number): Promise<LogBatch[]> {

@@ -1,4 +1,5 @@
 import type { DeadLetterReason, Event, WindowResult } from '../engine/types.ts'
+import type { RawRequest } from './record-format.ts'
 
 /** A run of events appended together; offsets are per event, `offset` is the first. */
 export interface LogBatch {
@@ -92,8 +93,11 @@ export interface DeadLetterWrite {
  * embedded log is one partition per topic; Kafka is the other implementation.
  */
 export interface EventLog {
-  /** Appends events; resolves once they are durable (fsync policy; Kafka: acks=all). */
-  append(topic: string, events: Event[]): Promise<AppendResult>
+  /**
+   * Appends events; resolves once they are durable (fsync policy; Kafka: acks=all). With `raw`, the
+   * embedded log stores the request's own bytes instead of serialising the events again.
+   */
+  append(topic: string, events: Event[], raw?: RawRequest): Promise<AppendResult>
   openReader(options: ReaderOptions): Promise<LogReader>
   /** Creates the topics a pipeline writes to when missing (Kafka: through the admin API). */
   prepareTopics(topics: string[]): Promise<void>

@@ -1,14 +1,19 @@
 import { crc32 } from 'node:zlib'
+import { IdSequence, normalizeEvents } from '../engine/events.ts'
+import type { Event } from '../engine/types.ts'
 
 /**
  * A log record on disk, one appended batch:
  *   [body length u32 BE][crc32 of body u32 BE][body]
- *   body = [first offset f64 BE][appended-at ms f64 BE][event count u32 BE][JSON array of the events]
- * Length and checksum let start-up find a torn tail; the fixed fields let it index a segment
- * without parsing any JSON.
+ *   body = [first offset f64 BE][appended-at ms f64 BE][event count u32 BE][kind u8][payload]
+ * Kind 0: the payload is the JSON array of the events. Kind 1: the payload is the ingest request's
+ * own bytes, after [id prefix length u16][id prefix][first id number f64][ingestion time f64]: what
+ * it takes to give the events exactly the ids and timestamps they got at ingestion, without
+ * serialising them again. Length and checksum let start-up find a torn tail; the fixed fields let
+ * it index a segment without parsing any JSON.
  */
 export const FRAME_BYTES = 8
-export const META_BYTES = 20
+export const META_BYTES = 21
 export const MAX_RECORD_BYTES = 512 * 1024 * 1024
 
 export interface RecordMeta {
@@ -17,21 +22,50 @@ export interface RecordMeta {
   count: number
 }
 
-export function encodeRecord(meta: RecordMeta, eventsJson: string): Buffer {
-  const jsonBytes = Buffer.byteLength(eventsJson)
-  const bodyLength = META_BYTES + jsonBytes
+/** The events of an ingest request as it arrived, with what normalised them. */
+export interface RawRequest {
+  body: Buffer
+  idPrefix: string
+  idStart: number
+  now: number
+}
+
+export type RecordPayload = { kind: 'events'; json: string } | { kind: 'request'; request: RawRequest }
+
+export function encodeRecord(meta: RecordMeta, payload: RecordPayload): Buffer {
+  let payloadBytes: number
+  let prefixBytes = 0
+  if (payload.kind === 'events') payloadBytes = Buffer.byteLength(payload.json)
+  else {
+    prefixBytes = Buffer.byteLength(payload.request.idPrefix)
+    payloadBytes = 2 + prefixBytes + 16 + payload.request.body.length
+  }
+  const bodyLength = META_BYTES + payloadBytes
   const out = Buffer.allocUnsafe(FRAME_BYTES + bodyLength)
   out.writeUInt32BE(bodyLength, 0)
   out.writeDoubleBE(meta.offset, 8)
   out.writeDoubleBE(meta.appendedAt, 16)
   out.writeUInt32BE(meta.count, 24)
-  out.write(eventsJson, FRAME_BYTES + META_BYTES, 'utf8')
+  let pos = FRAME_BYTES + META_BYTES
+  if (payload.kind === 'events') {
+    out.writeUInt8(0, 28)
+    out.write(payload.json, pos, 'utf8')
+  } else {
+    const r = payload.request
+    out.writeUInt8(1, 28)
+    out.writeUInt16BE(prefixBytes, pos)
+    out.write(r.idPrefix, pos + 2, 'utf8')
+    pos += 2 + prefixBytes
+    out.writeDoubleBE(r.idStart, pos)
+    out.writeDoubleBE(r.now, pos + 8)
+    r.body.copy(out, pos + 16)
+  }
   out.writeUInt32BE(crc32(out.subarray(FRAME_BYTES)), 4)
   return out
 }
 
 export type Scanned =
-  | { kind: 'record'; meta: RecordMeta; jsonStart: number; next: number }
+  | { kind: 'record'; meta: RecordMeta; payloadKind: number; payloadStart: number; next: number }
   | { kind: 'end' }
   | { kind: 'torn'; reason: string }
 
@@ -51,9 +85,27 @@ export function scanRecord(buf: Buffer, pos: number): Scanned {
     appendedAt: buf.readDoubleBE(bodyStart + 8),
     count: buf.readUInt32BE(bodyStart + 16),
   }
-  return { kind: 'record', meta, jsonStart: bodyStart + META_BYTES, next: bodyStart + length }
+  return {
+    kind: 'record',
+    meta,
+    payloadKind: buf.readUInt8(bodyStart + 20),
+    payloadStart: bodyStart + META_BYTES,
+    next: bodyStart + length,
+  }
 }
 
-export function decodeEvents<T>(buf: Buffer, jsonStart: number, end: number): T[] {
-  return JSON.parse(buf.toString('utf8', jsonStart, end)) as T[]
+/** The events of a record, as they were at ingestion (kind 1 records are normalised again, identically). */
+export function decodeEvents(buf: Buffer, record: Extract<Scanned, { kind: 'record' }>): Event[] {
+  const { payloadStart: start, next: end } = record
+  if (record.payloadKind === 0) return JSON.parse(buf.toString('utf8', start, end)) as Event[]
+  const prefixBytes = buf.readUInt16BE(start)
+  const idPrefix = buf.toString('utf8', start + 2, start + 2 + prefixBytes)
+  let pos = start + 2 + prefixBytes
+  const idStart = buf.readDoubleBE(pos)
+  const now = buf.readDoubleBE(pos + 8)
+  pos += 16
+  const body = JSON.parse(buf.toString('utf8', pos, end)) as { events: unknown[] }
+  const normalized = normalizeEvents(body.events, now, new IdSequence(idPrefix, idStart).next)
+  if (!normalized.ok) throw new Error('a stored ingest request no longer validates')
+  return normalized.events
 }

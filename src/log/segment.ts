@@ -115,7 +115,7 @@ export class Segment {
     const scanned = scanRecord(buf, 0)
     if (scanned.kind !== 'record')
       throw new CorruptLogError(`${this.path}: record at byte ${this.positions[i]} is unreadable`)
-    return decodeEvents<Event>(buf, scanned.jsonStart, scanned.next)
+    return decodeEvents(buf, scanned)
   }
 
   fileSize(): number {

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import type { Config } from '../config.ts'
 import type { AggregateLimits } from '../engine/aggregate.ts'
-import { idGenerator, normalizeEvents } from '../engine/events.ts'
+import { IdSequence, normalizeEvents } from '../engine/events.ts'
 import { Pipeline } from '../engine/pipeline.ts'
 import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
 import type { WindowResult } from '../engine/types.ts'
@@ -69,7 +69,7 @@ export class Runtime {
   readonly telemetry: Telemetry
   readonly #entries = new Map<string, Entry>()
   readonly #limits: AggregateLimits & { maxWindowsPerEvent: number }
-  readonly #nextId = idGenerator(randomBytes(6).toString('base64url'))
+  readonly #ids = new IdSequence(randomBytes(6).toString('base64url'))
   #ingested = 0
   #retentionTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -315,9 +315,14 @@ export class Runtime {
 
   // ---- ingestion ----
 
+  /**
+   * Checks and appends a request's events (to `topic`, or to every running pipeline's topic).
+   * `raw`, the request's bytes, lets the embedded log store them without serialising again.
+   */
   async ingest(
     raw: unknown[],
     topic: string | undefined,
+    body?: Buffer,
   ): Promise<Outcome<{ accepted: number; topics: string[] }>> {
     if (raw.length > this.config.maxBatch)
       return {
@@ -326,8 +331,11 @@ export class Runtime {
           { path: '/events', message: `at most ${this.config.maxBatch} events per request` },
         ]),
       }
-    const normalized = normalizeEvents(raw, this.clock(), this.#nextId)
+    const now = this.clock()
+    const idStart = this.#ids.position
+    const normalized = normalizeEvents(raw, now, this.#ids.next)
     if (!normalized.ok) return { ok: false, error: validationError(normalized.issues) }
+    const request = body && { body, idPrefix: this.#ids.prefix, idStart, now }
     const topics = topic !== undefined ? [topic] : this.#runningSourceTopics()
     for (const e of this.#entries.values()) {
       if (e.runner && topics.includes(e.definition.sourceTopic) && e.runner.lag > this.config.maxLag)
@@ -345,7 +353,7 @@ export class Runtime {
     if (topics.length > 0) {
       const timer = this.telemetry.logAppend.startTimer()
       try {
-        await Promise.all(topics.map((t) => this.log.append(t, events)))
+        await Promise.all(topics.map((t) => this.log.append(t, events, request)))
         timer()
       } catch (err) {
         this.logger.error({ err }, 'log append failed')

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { IdSequence, normalizeEvents } from '../../src/engine/events.ts'
 import type { Event } from '../../src/engine/types.ts'
 import { EmbeddedLog } from '../../src/log/embedded-log.ts'
 import { silentLogger } from '../../src/logger.ts'
@@ -152,4 +153,40 @@ test('a corrupt record followed by valid ones is reported, not skipped', async (
   bytes[40] ^= 0xff // inside the first record
   writeFileSync(segment, bytes)
   assert.throws(() => open(dir), /corrupt record at byte 0 .*followed by valid records/)
+})
+
+test('a request stored as it arrived reads back as exactly the events it was normalised into', async (t) => {
+  const dir = tempDir(t)
+  const log = open(dir, 0)
+  const body = Buffer.from(
+    JSON.stringify({
+      topic: 'r',
+      events: [
+        { event_type: 'a', source: 's' },
+        { event_type: 'b', source: 's', id: 'mine', timestamp: 5 },
+        { event_type: 'c', source: 's', data: { x: [1] } },
+      ],
+    }),
+  )
+  const ids = new IdSequence('p', 41)
+  const normalized = normalizeEvents(
+    (JSON.parse(body.toString()) as { events: unknown[] }).events,
+    1234,
+    ids.next,
+  )
+  assert.ok(normalized.ok)
+  await log.append('r', normalized.events, { body, idPrefix: 'p', idStart: 41, now: 1234 })
+  await log.close()
+  const again = open(dir, 0)
+  const read = (await again.read('r', 0, 10)).flatMap((b) => b.events)
+  assert.deepEqual(read, normalized.events)
+  assert.deepEqual(
+    read.map((e) => [e.id, e.timestamp]),
+    [
+      ['p-15', 1234],
+      ['mine', 5],
+      ['p-16', 1234],
+    ],
+  )
+  await again.close()
 })

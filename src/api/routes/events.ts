@@ -3,6 +3,7 @@ import { TOPIC_PATTERN } from '../../engine/pipeline-spec.ts'
 import { isPlainObject } from '../../engine/types.ts'
 import { validationError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
+import { rawBodyOf } from '../raw-body.ts'
 import { respond, sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
@@ -71,7 +72,7 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
             { path: '/topic', message: 'must be a topic name: 1 to 249 of letters, digits, . _ -' },
           ]),
         )
-      const outcome = await runtime.ingest(body.events, topic as string | undefined)
+      const outcome = await runtime.ingest(body.events, topic as string | undefined, rawBodyOf(body))
       if (outcome.ok) runtime.telemetry.ingestBytes.inc(Number(request.headers['content-length'] ?? 0))
       return respond(reply, outcome, (v) => v)
     },
