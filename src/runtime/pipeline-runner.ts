@@ -17,6 +17,8 @@ import {
 
 /** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
 const SLICE_MS = 10
+/** Closed windows per store transaction when many close at once. */
+const COMMIT_SLICE = 1_000
 
 export interface RunnerOptions {
   id: string
@@ -219,14 +221,22 @@ export class PipelineRunner {
     )
       return
     // the sink first: a crash before the commit replays into it again (at least once, same ids);
-    // results, dead letters, series and the checkpoint then land in one transaction (exactly once)
+    // results, dead letters and series are keyed, so writing them twice changes nothing: many
+    // closed windows go in slices (letting requests in between), the checkpoint with the last one
     await this.#retrying('writing the sink', () => this.#writeSink(out, deadLetters))
     const checkpoint = due ? this.#checkpointValue() : undefined
+    let rest = closed
+    while (rest.length > COMMIT_SLICE) {
+      const slice = rest.slice(0, COMMIT_SLICE)
+      rest = rest.slice(COMMIT_SLICE)
+      await this.#o.store.commit(this.id, { results: slice, deadLetters: [], metrics: this.#series(slice) })
+      await new Promise((resolve) => setImmediate(resolve))
+    }
     const timer = this.#o.telemetry?.storeCommit.startTimer()
     await this.#o.store.commit(this.id, {
-      results: closed,
+      results: rest,
       deadLetters,
-      metrics: this.#series(closed),
+      metrics: this.#series(rest),
       checkpoint,
     })
     timer?.()
