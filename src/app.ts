@@ -9,6 +9,8 @@ import { healthRoutes } from './api/routes/health.ts'
 import { lookupRoutes } from './api/routes/lookups.ts'
 import { metricRoutes } from './api/routes/metrics.ts'
 import { pipelineRoutes } from './api/routes/pipelines.ts'
+import { streamRoutes } from './api/routes/stream.ts'
+import { uiRoutes } from './api/routes/ui.ts'
 import { ErrorBody } from './api/schemas/common.ts'
 import type { Server } from './api/server-type.ts'
 import type { Config } from './config.ts'
@@ -81,5 +83,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   eventRoutes(app, runtime)
   metricRoutes(app, runtime)
   lookupRoutes(app, runtime)
+  streamRoutes(app, runtime)
+  uiRoutes(app)
   return { app, runtime }
 }

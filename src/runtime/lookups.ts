@@ -24,8 +24,10 @@ export class Lookups implements LookupSource {
     return this.#tables.get(table)?.get(key)
   }
 
-  row(table: string, key: string): Record<string, unknown> | undefined {
-    return this.get(table, key)
+  /** Every row of a table, in key order of upload, or undefined for an unknown table. */
+  rows(table: string): Array<Record<string, unknown>> | undefined {
+    const t = this.#tables.get(table)
+    return t && [...t.values()]
   }
 
   has(table: string): boolean {

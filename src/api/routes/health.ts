@@ -17,7 +17,12 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
       },
       config: { role: 'public' },
     },
-    async () => ({ status: 'ok', service: 'datapulse', version: VERSION }),
+    async (request, reply) => {
+      // a browser asking for a page gets the dashboard; everything else the JSON health check
+      const accept = request.headers.accept ?? ''
+      if (accept.includes('text/html') && !accept.includes('application/json')) return reply.redirect('/ui')
+      return { status: 'ok', service: 'datapulse', version: VERSION }
+    },
   )
 
   app.get(

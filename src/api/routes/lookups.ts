@@ -126,6 +126,33 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
   )
 
   app.get(
+    '/api/lookups/:table',
+    {
+      schema: {
+        summary: 'Browse a table: rows whose text contains q, up to limit (default 100) from offset',
+        tags: ['lookups'],
+        params: TableParams,
+        querystring: Type.Object({
+          q: Type.Optional(Type.String({ maxLength: 256 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+          offset: Type.Optional(Type.Integer({ minimum: 0 })),
+        }),
+        response: { 200: Type.Unknown({ description: '{"table","total","rows":[…]}' }), ...errors(404) },
+      },
+      config: { role: 'read' },
+    },
+    async (request, reply) => {
+      const { table } = request.params as { table: string }
+      const { q, limit = 100, offset = 0 } = request.query as { q?: string; limit?: number; offset?: number }
+      const rows = runtime.lookups.rows(table)
+      if (!rows) return sendError(reply, notFound('lookup table', table))
+      const needle = q?.toLowerCase()
+      const matching = needle ? rows.filter((r) => JSON.stringify(r).toLowerCase().includes(needle)) : rows
+      return { table, total: matching.length, rows: matching.slice(offset, offset + limit) }
+    },
+  )
+
+  app.get(
     '/api/lookups/:table/:key',
     {
       schema: {

@@ -1,0 +1,85 @@
+import Type from 'typebox'
+import { windowJson } from '../../engine/result-shape.ts'
+import type { Runtime } from '../../runtime/runtime.ts'
+import type { Server } from '../server-type.ts'
+import { pipelineJson } from './pipelines.ts'
+
+const INTERVAL_MS = 1_000
+
+/**
+ * Server-Sent Events for the dashboard: every second a `stats` event (ingest rate, pipelines with
+ * counters and lag) and, with `?pipeline=<id>`, a `windows` event (newest windows) and a
+ * `dead_letters` event (newest ones). The server pushes; nothing polls.
+ */
+export function streamRoutes(app: Server, runtime: Runtime): void {
+  // open streams end when the server closes (they would hold it open)
+  const open = new Set<() => void>()
+  app.addHook('preClose', async () => {
+    for (const close of [...open]) close()
+  })
+  app.get(
+    '/api/stream',
+    {
+      schema: {
+        summary: 'Live updates as Server-Sent Events (stats; windows and dead letters of ?pipeline=)',
+        tags: ['health'],
+        querystring: Type.Object({ pipeline: Type.Optional(Type.String({ maxLength: 128 })) }),
+      },
+      config: { role: 'read' },
+    },
+    (request, reply) => {
+      const pipelineId = (request.query as { pipeline?: string }).pipeline
+      reply.hijack()
+      const res = reply.raw
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      })
+      const send = (event: string, data: unknown) =>
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+      let busy = false
+      const tick = async () => {
+        if (busy) return
+        busy = true
+        try {
+          send('stats', {
+            at: new Date(runtime.clock()).toISOString(),
+            ingested_total: runtime.ingested,
+            per_second: runtime.ingestRate.perSecond(),
+            pipelines: runtime.listPipelines().map(pipelineJson),
+          })
+          if (pipelineId) {
+            const windows = await runtime.windows(pipelineId, { state: 'all', limit: 500 })
+            if (windows.ok) send('windows', windows.value.map(windowJson))
+            const dead = await runtime.deadLetters(pipelineId, 50)
+            if (dead.ok)
+              send(
+                'dead_letters',
+                dead.value.map((d) => ({
+                  reason: d.reason,
+                  detail: d.detail,
+                  at: new Date(d.at).toISOString(),
+                  event: d.event,
+                })),
+              )
+          }
+        } catch (err) {
+          request.log.warn({ err }, 'stream update failed')
+        } finally {
+          busy = false
+        }
+      }
+      const timer = setInterval(() => void tick(), INTERVAL_MS)
+      void tick()
+      const close = () => {
+        clearInterval(timer)
+        open.delete(close)
+        res.end()
+      }
+      open.add(close)
+      request.raw.on('close', close)
+    },
+  )
+}

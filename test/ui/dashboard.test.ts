@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { existsSync, mkdirSync } from 'node:fs'
+import { test } from 'node:test'
+import { type BrowserContext, chromium, type Page } from 'playwright-core'
+import { buildWeb } from '../../scripts/build-web.ts'
+import { startServer, type TestServer } from '../helpers/server.ts'
+import { tempDir } from '../helpers/tmp.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname
+
+async function browser(t: import('node:test').TestContext): Promise<BrowserContext | undefined> {
+  if (!existsSync(CHROMIUM)) {
+    if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing (apt-get install chromium)`)
+    t.skip(`browser tests skipped: ${CHROMIUM} is not installed`)
+    return undefined
+  }
+  await buildWeb()
+  mkdirSync(ARTIFACTS, { recursive: true })
+  const context = await chromium.launchPersistentContext(tempDir(t, 'datapulse-chromium-'), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+    viewport: { width: 1440, height: 900 },
+  })
+  t.after(() => context.close())
+  return context
+}
+
+const ingest = (server: TestServer, events: unknown[]) =>
+  server.call('POST', '/api/events/ingest', { events })
+
+async function tableText(page: Page, selector: string): Promise<string> {
+  return (await page.locator(selector).textContent()) ?? ''
+}
+
+test('dashboard: create a pipeline with the form, watch its windows update live, see API errors beside fields', async (t) => {
+  const context = await browser(t)
+  if (!context) return
+  const server = await startServer(t)
+  const page = await context.newPage()
+  const problems: string[] = []
+  page.on('pageerror', (err) => problems.push(err.message))
+
+  // a browser asking / for a page lands on the dashboard
+  await page.goto(`${server.url}/`)
+  assert.match(page.url(), /\/ui$/)
+  await page.getByRole('heading', { name: 'Overview' }).waitFor()
+
+  await page.getByRole('link', { name: 'New pipeline' }).click()
+  await page.getByLabel('Name').fill('ui-clicks')
+  await page.getByLabel('Source topic').fill('clicks')
+  await page.getByLabel('Window (s) / session gap (s)').fill('3600')
+  await page.getByLabel('Group by (comma-separated)').fill('data.page')
+  await page.getByLabel('Functions').fill('count, sum:data.ms')
+  await page.getByRole('button', { name: 'Create pipeline' }).click()
+  await page.waitForURL(/#\/pipelines\//)
+  const id = page.url().split('#/pipelines/')[1]
+  const created = await server.call('GET', `/api/pipelines/${id}`)
+  assert.equal(created.body.name, 'ui-clicks')
+  assert.equal(created.body.status, 'running')
+  assert.deepEqual(created.body.transformations, [
+    {
+      aggregate: { window_seconds: 3600, functions: ['count', { sum: 'data.ms' }], group_by: ['data.page'] },
+    },
+  ])
+
+  const click = (page: string, ms: number) => ({ event_type: 'click', source: 'web', data: { page, ms } })
+  await ingest(server, [click('/home', 10), click('/home', 20), click('/cart', 5)])
+  await page.locator('#windows').filter({ hasText: 'count: 2, sum_data_ms: 30' }).first().waitFor()
+  assert.match(await tableText(page, '#windows'), /\/cart.*count: 1, sum_data_ms: 5/s)
+  await page.locator('.chart canvas').first().waitFor()
+  // new events arrive: the table moves without a reload
+  await ingest(server, [click('/home', 5)])
+  await page.locator('#windows').filter({ hasText: 'count: 3, sum_data_ms: 35' }).first().waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-pipeline.png`, fullPage: true })
+
+  // the overview lists it with its counters
+  await page.getByRole('link', { name: 'Overview' }).click()
+  await page.locator('table[aria-label="Pipelines"]').filter({ hasText: 'ui-clicks' }).first().waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-overview.png`, fullPage: true })
+
+  // an invalid spec: the API's message shows beside the field it names
+  await page.getByRole('link', { name: 'New pipeline' }).click()
+  await page.getByLabel('Name').fill('bad one')
+  await page.getByLabel('Source topic').fill('clicks')
+  await page.getByLabel('Window (s) / session gap (s)').fill('-5')
+  await page.getByRole('button', { name: 'Create pipeline' }).click()
+  await page.locator('#f-size-error').filter({ hasText: 'must be > 0' }).waitFor()
+  assert.match((await page.locator('#f-name-error').textContent()) ?? '', /letters, digits/)
+  assert.equal(await page.getByLabel('Window (s) / session gap (s)').getAttribute('aria-invalid'), 'true')
+  // and in the JSON editor, under it
+  await page.getByRole('button', { name: 'Edit as JSON' }).click()
+  await page
+    .getByLabel('Pipeline JSON')
+    .fill('{"name":"x","source_topic":"t","transformation":{"aggregate":{"window_seconds":60}}}')
+  await page.getByRole('button', { name: 'Create from JSON' }).click()
+  await page
+    .locator('#json-errors')
+    .filter({ hasText: '/transformation/aggregate/function is required' })
+    .waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-editor-errors.png`, fullPage: true })
+
+  // phone width: still usable
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.goto(`${server.url}/ui#/pipelines/${id}`)
+  await page.locator('#windows').filter({ hasText: 'count: 3' }).first().waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-phone.png`, fullPage: true })
+
+  // stop and delete from the page
+  await page.setViewportSize({ width: 1440, height: 900 })
+  await page.getByRole('button', { name: 'Stop' }).click()
+  await page.locator('.status', { hasText: /^stopped$/ }).waitFor()
+  page.once('dialog', (d) => void d.accept())
+  await page.getByRole('button', { name: 'Delete' }).click()
+  await page.waitForURL(/#\/$/)
+  assert.equal((await server.call('GET', `/api/pipelines/${id}`)).status, 404)
+  assert.deepEqual(problems, [])
+})
+
+test('dashboard: metrics explorer and lookup tables', async (t) => {
+  const context = await browser(t)
+  if (!context) return
+  const server = await startServer(t)
+  const page = await context.newPage()
+  const now = Date.now()
+  await server.call('POST', '/api/metrics', {
+    metrics: Array.from({ length: 30 }, (_, i) => ({
+      name: 'cpu.usage',
+      value: i % 7,
+      tags: { host: i % 2 ? 'a' : 'b' },
+      timestamp: now - i * 60_000,
+    })),
+  })
+  await page.goto(`${server.url}/ui#/metrics`)
+  await page.locator('#m-name option[value="cpu.usage"]').waitFor({ state: 'attached' })
+  await page.getByLabel('Tags').fill('host=a')
+  await page.getByRole('button', { name: 'Show' }).click()
+  await page.locator('.chart canvas').waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-metrics.png`, fullPage: true })
+
+  await page.getByRole('link', { name: 'Lookup tables' }).click()
+  await page.getByLabel('Table', { exact: true }).first().fill('users')
+  await page.getByLabel('Key field').fill('id')
+  await page
+    .getByLabel('Rows as CSV (with a header line) or a JSON array')
+    .fill('id,name,tier\n1,Ada,gold\n2,Bob,free\n3,Cy,gold')
+  await page.getByRole('button', { name: 'Upload (replaces the table)' }).click()
+  await page.locator('table[aria-label="Lookup tables"]').filter({ hasText: 'users' }).first().waitFor()
+  await page.getByLabel('Search').fill('gold')
+  await page.locator('.rows').filter({ hasText: '2 matching rows' }).first().waitFor()
+  assert.match((await page.locator('table[aria-label="Rows"]').textContent()) ?? '', /Ada.*Cy/s)
+  assert.deepEqual((await server.call('GET', '/api/lookups/users/2')).body, {
+    id: '2',
+    name: 'Bob',
+    tier: 'free',
+  })
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-lookups.png`, fullPage: true })
+})

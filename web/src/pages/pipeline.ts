@@ -1,0 +1,163 @@
+import { api, type DeadLetter, type Pipeline, type WindowRow } from '../api.ts'
+import { LineChart } from '../charts.ts'
+import { fmt, h, time } from '../dom.ts'
+import { live } from '../live.ts'
+
+const MAX_KEYS = 8
+
+function keyLabel(key: Record<string, unknown> | null): string {
+  return key === null ? '(all)' : Object.values(key).map(String).join(' / ')
+}
+
+/** One pipeline: status and actions, live window results (chart per key and table), dead letters. */
+export function pipelinePage(root: HTMLElement, id: string): () => void {
+  const title = h('h1', {}, 'Pipeline')
+  const status = h('p', { 'aria-live': 'polite' })
+  const message = h('p', { class: 'errors', role: 'alert' })
+  const action = (label: string, run: () => Promise<void>, cls?: string) =>
+    h('button', { type: 'button', class: cls, onclick: () => void run() }, label)
+  const lifecycle = async (verb: 'start' | 'stop') => {
+    const r = await api<Pipeline>('POST', `/api/pipelines/${id}/${verb}`)
+    message.textContent = r.ok ? '' : r.error.message
+  }
+  const actions = h(
+    'div',
+    { class: 'actions' },
+    action('Start', () => lifecycle('start')),
+    action('Stop', () => lifecycle('stop'), 'secondary'),
+    action(
+      'Delete',
+      async () => {
+        if (!confirm('Delete this pipeline and its results?')) return
+        const r = await api('DELETE', `/api/pipelines/${id}`)
+        if (r.ok) location.hash = '#/'
+        else message.textContent = r.error.message
+      },
+      'danger',
+    ),
+  )
+  const chartEl = h('div', { class: 'chart', role: 'img', 'aria-label': 'Window results by key' })
+  const chartTitle = h('h2', {}, 'Results by window')
+  const windowsBody = h('tbody')
+  const deadBody = h('tbody')
+  root.append(
+    title,
+    status,
+    actions,
+    message,
+    h('section', { class: 'card' }, chartTitle, chartEl),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Windows (newest first; open ones are moving)'),
+      h(
+        'table',
+        { 'aria-label': 'Windows', id: 'windows' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ...['Start', 'End', 'Key', 'Results', 'State'].map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
+        windowsBody,
+      ),
+    ),
+    h(
+      'section',
+      { class: 'card' },
+      h('h2', {}, 'Dead letters (late and unprocessable events)'),
+      h(
+        'table',
+        { 'aria-label': 'Dead letters' },
+        h(
+          'thead',
+          {},
+          h('tr', {}, ...['At', 'Reason', 'Detail', 'Event'].map((c) => h('th', { scope: 'col' }, c))),
+        ),
+        deadBody,
+      ),
+    ),
+  )
+  const chart = new LineChart(chartEl)
+  const showWindows = (windows: WindowRow[]) => {
+    windowsBody.replaceChildren(
+      ...windows.slice(0, 200).map((w) =>
+        h(
+          'tr',
+          { class: w.closed ? 'closed' : 'open' },
+          h('td', {}, time(w.window_start)),
+          h('td', {}, time(w.window_end)),
+          h('td', {}, keyLabel(w.key)),
+          h(
+            'td',
+            {},
+            Object.entries(w.results)
+              .map(([k, v]) => `${k}: ${fmt(v)}`)
+              .join(', '),
+          ),
+          h('td', {}, w.closed ? 'closed' : 'open'),
+        ),
+      ),
+    )
+    const fn = windows[0] ? Object.keys(windows[0].results)[0] : undefined
+    if (!fn) return
+    chartTitle.textContent = `${fn} by window and key`
+    const totals = new Map<string, number>()
+    for (const w of windows) totals.set(keyLabel(w.key), (totals.get(keyLabel(w.key)) ?? 0) + 1)
+    const keys = [...totals.keys()].slice(0, MAX_KEYS)
+    const starts = [...new Set(windows.map((w) => Date.parse(w.window_start) / 1000))].sort((a, b) => a - b)
+    const index = new Map(starts.map((s, i) => [s, i]))
+    const series = keys.map((k) => ({ name: k, values: starts.map(() => null as number | null) }))
+    const byName = new Map(series.map((s) => [s.name, s]))
+    for (const w of windows) {
+      const s = byName.get(keyLabel(w.key))
+      if (s) s.values[index.get(Date.parse(w.window_start) / 1000)!] = w.results[fn] ?? null
+    }
+    chart.set(starts, series)
+  }
+  const showDead = (letters: DeadLetter[]) =>
+    deadBody.replaceChildren(
+      ...(letters.length === 0
+        ? [h('tr', {}, h('td', { colspan: 4, class: 'muted' }, 'None'))]
+        : letters.map((d) =>
+            h(
+              'tr',
+              {},
+              h('td', {}, time(d.at)),
+              h('td', {}, d.reason),
+              h('td', {}, d.detail),
+              h('td', {}, JSON.stringify(d.event.data).slice(0, 120)),
+            ),
+          )),
+    )
+  const stop = live(id, {
+    stats: (s) => {
+      const p = s.pipelines.find((x) => x.id === id)
+      if (!p) {
+        status.textContent = 'This pipeline does not exist (any more).'
+        return
+      }
+      title.textContent = `Pipeline ${p.name}`
+      status.replaceChildren(
+        h('span', { class: `status ${p.status}` }, p.status),
+        p.stats.condition === 'degraded'
+          ? h('span', { class: 'degraded' }, ` degraded: ${p.stats.condition_reason}`)
+          : '',
+        h(
+          'span',
+          { class: 'muted' },
+          ` · ${p.source_topic}${p.sink_topic ? ` → ${p.sink_topic}` : ''} · in ${fmt(p.stats.events_in)} · out ${fmt(p.stats.events_out)} · late ${fmt(p.stats.late)} · errors ${fmt(p.stats.errors)} · lag ${fmt(p.stats.lag)} · watermark ${time(p.stats.watermark)}`,
+        ),
+      )
+    },
+    windows: showWindows,
+    deadLetters: showDead,
+  })
+  return () => {
+    stop()
+    chart.destroy()
+  }
+}
