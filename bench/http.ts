@@ -1,5 +1,5 @@
 import type { BenchRow } from './engine.ts'
-import { freePort, runLoad, startProcess, stop, tempDataDir } from './processes.ts'
+import { freePort, runLoad, startDataPulse, startProcess, stop } from './processes.ts'
 
 const BATCH = 500
 const CONNECTIONS = 8
@@ -48,21 +48,7 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
   const ceiling = await runLoad(`http://127.0.0.1:${barePort}/api/events/ingest`, seconds, CONNECTIONS, BATCH)
   await stop(bare)
 
-  const data = tempDataDir()
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const server = await startProcess(
-    [
-      new URL('../src/main.ts', import.meta.url).pathname,
-      '--port',
-      String(port),
-      '--data-dir',
-      data.dir,
-      '--log-level',
-      'warn',
-    ],
-    async () => (await fetch(`${base}/`)).ok,
-  )
+  const { base, close } = await startDataPulse([])
   try {
     const created = await json(`${base}/api/pipelines`, 'POST', {
       name: 'bench',
@@ -112,8 +98,7 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
     if (Object.keys(peak.statuses).some((s) => s !== '200'))
       console.error(`ingest statuses at peak: ${statuses}`)
   } finally {
-    await stop(server)
-    data.remove()
+    await close()
   }
   return rows
 }

@@ -2,7 +2,7 @@ import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } fro
 import { kafkaUnavailableReason, startKafka } from '../scripts/kafka.ts'
 import type { BenchRow } from './engine.ts'
 import { generateEvents } from './generate.ts'
-import { freePort, startProcess, stop, tempDataDir } from './processes.ts'
+import { startDataPulse } from './processes.ts'
 
 /** Kafka topic → windowed aggregate → sink topic, beside the same client's consume-only rate on the same broker. */
 export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
@@ -60,23 +60,7 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
     await stream.close()
     await consumer.close(true)
 
-    const data = tempDataDir()
-    const port = await freePort()
-    const base = `http://127.0.0.1:${port}`
-    const server = await startProcess(
-      [
-        new URL('../src/main.ts', import.meta.url).pathname,
-        '--port',
-        String(port),
-        '--data-dir',
-        data.dir,
-        '--log-level',
-        'warn',
-        '--kafka-brokers',
-        broker.brokers,
-      ],
-      async () => (await fetch(`${base}/`)).ok,
-    )
+    const { base, close } = await startDataPulse(['--kafka-brokers', broker.brokers])
     try {
       const t1 = performance.now()
       const created = await fetch(`${base}/api/pipelines`, {
@@ -116,8 +100,7 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
         },
       ]
     } finally {
-      await stop(server)
-      data.remove()
+      await close()
     }
   } finally {
     await broker.destroy()

@@ -1,5 +1,5 @@
 import type { BenchRow } from './engine.ts'
-import { freePort, runLoad, startProcess, stop, tempDataDir } from './processes.ts'
+import { freePort, runLoad, startDataPulse, startProcess, stop } from './processes.ts'
 
 const BATCH = 5_000
 const WRITERS = 4
@@ -26,21 +26,7 @@ export async function metricsBenches(quick: boolean): Promise<BenchRow[]> {
   )
   await stop(bare)
 
-  const data = tempDataDir()
-  const port = await freePort()
-  const base = `http://127.0.0.1:${port}`
-  const server = await startProcess(
-    [
-      new URL('../src/main.ts', import.meta.url).pathname,
-      '--port',
-      String(port),
-      '--data-dir',
-      data.dir,
-      '--log-level',
-      'warn',
-    ],
-    async () => (await fetch(`${base}/`)).ok,
-  )
+  const { base, close } = await startDataPulse([])
   const rows: BenchRow[] = []
   try {
     const written = await runLoad(`${base}/api/metrics`, seconds, WRITERS, BATCH, 0, 'metrics')
@@ -89,8 +75,7 @@ export async function metricsBenches(quick: boolean): Promise<BenchRow[]> {
       ok: times[2] < 100,
     })
   } finally {
-    await stop(server)
-    data.remove()
+    await close()
   }
   return rows
 }

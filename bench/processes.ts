@@ -76,3 +76,24 @@ export function tempDataDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'datapulse-bench-'))
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
+
+/** DataPulse itself in its own process on a free port with a fresh data dir; `close` stops it and removes the dir. */
+export async function startDataPulse(
+  extraArgs: string[] = [],
+): Promise<{ base: string; close: () => Promise<void> }> {
+  const data = tempDataDir()
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  const main = new URL('../src/main.ts', import.meta.url).pathname
+  const server = await startProcess(
+    [main, '--port', String(port), '--data-dir', data.dir, '--log-level', 'warn', ...extraArgs],
+    async () => (await fetch(`${base}/`)).ok,
+  )
+  return {
+    base,
+    close: async () => {
+      await stop(server)
+      data.remove()
+    },
+  }
+}

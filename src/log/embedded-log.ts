@@ -17,6 +17,7 @@ import type {
 } from './log.ts'
 import { encodeRecord, type RawRequest, type RecordPayload } from './record-format.ts'
 import { Segment, segmentName } from './segment.ts'
+import { Wakeable } from './wake.ts'
 
 export type FsyncPolicy = 'always' | 'batch' | 'off'
 
@@ -251,14 +252,14 @@ class EmbeddedReader implements LogReader {
   readonly degraded = undefined
   readonly #topic: Topic
   #next: number
-  #wake: (() => void) | undefined
+  readonly #waiting = new Wakeable()
   readonly #unsubscribe: () => void
 
   constructor(topic: Topic, start: number) {
     this.#topic = topic
     this.#next = start
     this.initial = { '0': start }
-    const listener = () => this.#wake?.()
+    const listener = () => this.#waiting.wake()
     topic.listeners.add(listener)
     this.#unsubscribe = () => topic.listeners.delete(listener)
   }
@@ -266,14 +267,7 @@ class EmbeddedReader implements LogReader {
   async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
     let batches = this.#topic.read(this.#next, maxEvents)
     if (batches.length === 0 && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs)
-        this.#wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      this.#wake = undefined
+      await this.#waiting.wait(waitMs)
       batches = this.#topic.read(this.#next, maxEvents)
     }
     const out: ReaderBatch[] = batches.map((b) => ({
@@ -297,7 +291,7 @@ class EmbeddedReader implements LogReader {
   async commit(): Promise<void> {}
 
   wake(): void {
-    this.#wake?.()
+    this.#waiting.wake()
   }
 
   async close(): Promise<void> {

@@ -23,6 +23,7 @@ import type {
   ReaderOptions,
   SinkWrite,
 } from './log.ts'
+import { Wakeable } from './wake.ts'
 
 export interface KafkaSettings {
   brokers: string[]
@@ -248,7 +249,7 @@ class KafkaReader implements LogReader {
   /** when the high watermarks were last read (0: never) */
   #highAt = 0
   #lagTimer: NodeJS.Timeout | undefined
-  #wake: (() => void) | undefined
+  readonly #waiting = new Wakeable()
   #degraded: string | undefined
   #closed = false
   #reconnecting = false
@@ -299,7 +300,7 @@ class KafkaReader implements LogReader {
       this.#queue.push(m)
       this.#fetched[String(m.partition)] = Number(m.offset) + 1
       if (this.#queue.length >= READ_AHEAD && !stream.isPaused()) stream.pause()
-      this.#wake?.()
+      this.#waiting.wake()
     })
     stream.on('error', (err: Error) => this.#fail(err))
     this.#degraded = undefined
@@ -363,14 +364,7 @@ class KafkaReader implements LogReader {
 
   async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
     if (this.#queue.length === 0 && waitMs > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs)
-        this.#wake = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-      this.#wake = undefined
+      await this.#waiting.wait(waitMs)
     }
     const taken = this.#queue.splice(0, maxEvents)
     if (this.#stream?.isPaused() && this.#queue.length < READ_AHEAD / 2) this.#stream.resume()
@@ -421,13 +415,13 @@ class KafkaReader implements LogReader {
   }
 
   wake(): void {
-    this.#wake?.()
+    this.#waiting.wake()
   }
 
   async close(): Promise<void> {
     this.#closed = true
     clearInterval(this.#lagTimer)
-    this.#wake?.()
+    this.#waiting.wake()
     await this.#teardown()
     this.#onClose()
   }

@@ -1,3 +1,6 @@
+import type { WindowJson } from '../../src/engine/result-shape.ts'
+import type { PipelineStats as StoredStats } from '../../src/stores/store.ts'
+
 export interface Issue {
   path: string
   message: string
@@ -45,13 +48,8 @@ export async function api<T>(
   }
 }
 
-export interface PipelineStats {
-  events_in: number
-  events_out: number
-  filtered: number
-  late: number
-  errors: number
-  results: number
+/** The counters as the API shows them (the store's, plus lag, watermark and condition). */
+export interface PipelineStats extends StoredStats {
   lag: number
   watermark: string | null
   condition: 'ok' | 'degraded'
@@ -70,13 +68,7 @@ export interface Pipeline {
   [key: string]: unknown
 }
 
-export interface WindowRow {
-  window_start: string
-  window_end: string
-  key: Record<string, unknown> | null
-  results: Record<string, number | null>
-  closed: boolean
-}
+export type WindowRow = WindowJson
 
 export interface StatsEvent {
   at: string

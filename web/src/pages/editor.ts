@@ -1,22 +1,6 @@
+import { OPERATORS } from '../../../src/engine/stages/filter.ts'
 import { api, type Issue, type Pipeline } from '../api.ts'
 import { h } from '../dom.ts'
-
-const OPERATORS = [
-  'eq',
-  'ne',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'in',
-  'not_in',
-  'contains',
-  'starts_with',
-  'ends_with',
-  'regex',
-  'exists',
-  'not_exists',
-]
 
 interface Field {
   el: HTMLInputElement | HTMLSelectElement
