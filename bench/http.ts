@@ -1,10 +1,27 @@
 import type { BenchRow } from './engine.ts'
 import { freePort, runLoad, startDataPulse, startProcess, stop } from './processes.ts'
 
-const BATCH = 500
-const CONNECTIONS = 8
+export const BATCH = 500
+/** The windowed pipeline every ingest bench runs: tumbling 10 s count and sum by user (10k users). */
+export const BENCH_PIPELINE = {
+  name: 'bench',
+  source_topic: 'bench-events',
+  start: true,
+  transformation: {
+    aggregate: {
+      window_seconds: 10,
+      functions: ['count', { sum: 'data.amount' }],
+      group_by: ['data.user_id'],
+    },
+  },
+}
+export const CONNECTIONS = 8
 
-async function json(url: string, method = 'GET', body?: unknown): Promise<{ status: number; body: unknown }> {
+export async function json(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+): Promise<{ status: number; body: unknown }> {
   const res = await fetch(url, {
     method,
     headers: body ? { 'content-type': 'application/json' } : {},
@@ -14,11 +31,11 @@ async function json(url: string, method = 'GET', body?: unknown): Promise<{ stat
 }
 
 /** Ingest → open-window result visible, one probe at a time, while the load runs. */
-async function probeLatency(base: string, pipelineId: string, seconds: number): Promise<number[]> {
+export async function probeLatency(base: string, pipelineId: string, seconds: number): Promise<number[]> {
   const out: number[] = []
   const deadline = Date.now() + seconds * 1000
   for (let i = 0; Date.now() < deadline; i++) {
-    const user = `probe-${i}`
+    const user = `probe-${Date.now()}-${i}`
     const t0 = performance.now()
     await json(`${base}/api/events/ingest`, 'POST', {
       events: [{ event_type: 'probe', source: 'bench', data: { user_id: user, amount: 1 } }],
@@ -50,18 +67,7 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
 
   const { base, close } = await startDataPulse([])
   try {
-    const created = await json(`${base}/api/pipelines`, 'POST', {
-      name: 'bench',
-      source_topic: 'bench-events',
-      start: true,
-      transformation: {
-        aggregate: {
-          window_seconds: 10,
-          functions: ['count', { sum: 'data.amount' }],
-          group_by: ['data.user_id'],
-        },
-      },
-    })
+    const created = await json(`${base}/api/pipelines`, 'POST', BENCH_PIPELINE)
     const id = (created.body as { id: string }).id
     const peak = await runLoad(`${base}/api/events/ingest`, seconds, CONNECTIONS, BATCH)
     rows.push({

@@ -10,6 +10,7 @@ import { type BenchRow, engineBenches } from './engine.ts'
 import { httpBenches } from './http.ts'
 import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
+import { soak } from './soak.ts'
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' } },
@@ -39,6 +40,13 @@ function memoryBench(): BenchRow[] {
       ok: rss / 2 ** 20 <= 400,
     },
   ]
+}
+
+if (values.soak) {
+  const seconds = Number(values.soak)
+  if (!Number.isFinite(seconds) || seconds < 30)
+    throw new Error('--soak takes a number of seconds (at least 30)')
+  process.exit((await soak(seconds)) ? 0 : 1)
 }
 
 const rows: BenchRow[] = []
