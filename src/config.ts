@@ -121,6 +121,14 @@ const OPTIONS = {
     max: 3650,
     help: 'raw metric points older than this are deleted',
   },
+  'metrics-max-points': {
+    env: 'DATAPULSE_METRICS_MAX_POINTS',
+    kind: 'int',
+    default: 100_000_000,
+    min: 1_000,
+    max: 10_000_000_000,
+    help: 'raw metric points kept at most; past it the oldest go (rollups stay)',
+  },
   'metrics-rollup-days': {
     env: 'DATAPULSE_METRICS_ROLLUP_DAYS',
     kind: 'int',
@@ -198,6 +206,7 @@ export interface Config {
   checkpointIntervalMs: number
   metricsRetentionDays: number
   metricsRollupDays: number
+  metricsMaxPoints: number
   /** set when KAFKA_BROKERS is: topics are Kafka topics */
   kafka: KafkaSettings | null
 }

@@ -411,6 +411,7 @@ export class Runtime {
         rawBefore: now - this.config.metricsRetentionDays * day,
         minuteBefore: now - this.config.metricsRollupDays * day,
         hourBefore: now - 10 * this.config.metricsRollupDays * day,
+        maxRawPoints: this.config.metricsMaxPoints,
       })
     } catch (err) {
       this.logger.error({ err }, 'retention failed')

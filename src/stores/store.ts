@@ -106,6 +106,8 @@ export interface MetricRetention {
   rawBefore: number
   minuteBefore: number
   hourBefore: number
+  /** past this many raw points the oldest go first (retention by size) */
+  maxRawPoints: number
 }
 
 export interface SeriesPoints {

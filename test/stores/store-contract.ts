@@ -224,15 +224,50 @@ export function storeContract(
     // an aligned, minute-multiple query reads the minute rollups: 4 rows for these 5 points
     assert.deepEqual(refused, { tooMany: 4, what: 'points' })
     assert.equal(
-      await store.enforceMetricsRetention({ rawBefore: 60_000, minuteBefore: 0, hourBefore: 0 }),
+      await store.enforceMetricsRetention({
+        rawBefore: 60_000,
+        minuteBefore: 0,
+        hourBefore: 0,
+        maxRawPoints: 1e9,
+      }),
       3,
     )
     assert.equal((await store.listSeries(10, 0)).total, 2, 'series with rollups stay')
     assert.equal(
-      await store.enforceMetricsRetention({ rawBefore: 60_000, minuteBefore: 1e12, hourBefore: 1e12 }),
+      await store.enforceMetricsRetention({
+        rawBefore: 60_000,
+        minuteBefore: 1e12,
+        hourBefore: 1e12,
+        maxRawPoints: 1e9,
+      }),
       0,
     )
     assert.equal((await store.listSeries(10, 0)).total, 1, 'series with nothing left go')
+  })
+
+  test(`${name}: retention by size drops the oldest raw points, a minute at a time`, async (t) => {
+    const store = await newStore(t)
+    await store.writeMetrics([
+      { name: 'm', tags: { s: 'a' }, value: 1, timestamp: 0 },
+      { name: 'm', tags: { s: 'a' }, value: 2, timestamp: 59_999 },
+      { name: 'm', tags: { s: 'b' }, value: 3, timestamp: 30_000 },
+      { name: 'm', tags: { s: 'a' }, value: 4, timestamp: 60_000 },
+      { name: 'm', tags: { s: 'b' }, value: 5, timestamp: 180_000 },
+    ])
+    const keep = { rawBefore: -1, minuteBefore: -1, hourBefore: -1 }
+    assert.equal(await store.enforceMetricsRetention({ ...keep, maxRawPoints: 5 }), 0)
+    assert.equal(await store.enforceMetricsRetention({ ...keep, maxRawPoints: 3 }), 3)
+    const left = await store.queryMetrics({
+      name: 'm',
+      tags: {},
+      from: 0,
+      to: 240_000,
+      stepMs: 1,
+      agg: 'sum',
+      maxPoints: 100,
+    })
+    assert.ok(Array.isArray(left))
+    assert.deepEqual(left.flatMap((s) => s.points.map((p) => p.value)).sort(), [4, 5])
   })
 
   test(`${name}: rollups answer long ranges exactly, also after raw points are gone, and take late points`, async (t) => {
@@ -296,7 +331,12 @@ export function storeContract(
       }
     }
     // raw points past retention go; the same queries now come from the rollups, unchanged
-    await store.enforceMetricsRetention({ rawBefore: 10 * H, minuteBefore: 0, hourBefore: 0 })
+    await store.enforceMetricsRetention({
+      rawBefore: 10 * H,
+      minuteBefore: 0,
+      hourBefore: 0,
+      maxRawPoints: 1e9,
+    })
     for (const agg of ['avg', 'sum', 'min', 'max', 'count', 'last'] as const)
       for (const step of [H, 15 * 60_000])
         assert.deepEqual(await ask(step, agg), before[`${agg}${step}`], `${agg} ${step} from rollups`)

@@ -52,6 +52,8 @@ export class SqliteMetrics {
   readonly #stmt: Record<string, StatementSync>
   /** `${series}:${minute bucket}` touched since the last refresh */
   readonly #dirtyMinutes = new Set<string>()
+  /** raw points stored, as far as writes and deletes tell (replaced points count twice: an upper bound) */
+  #rawEstimate: number | undefined
 
   constructor(db: DatabaseSync) {
     this.#db = db
@@ -84,9 +86,13 @@ export class SqliteMetrics {
          SELECT series_id, ?, sum(n), sum(sum), min(min), max(max), max(last_ts), last_value
          FROM rollup_1m WHERE series_id = ? AND bucket >= ? AND bucket < ? GROUP BY series_id`,
       ),
-      deleteRaw: db.prepare('DELETE FROM points WHERE ts < ?'),
-      deleteMinutes: db.prepare('DELETE FROM rollup_1m WHERE bucket < ?'),
-      deleteHours: db.prepare('DELETE FROM rollup_1h WHERE bucket < ?'),
+      // per series, so each delete is a range of the primary key, not a scan of the whole table
+      allSeries: db.prepare('SELECT id FROM series'),
+      countRaw: db.prepare('SELECT count(*) AS n FROM points'),
+      oldestOf: db.prepare('SELECT ts FROM points WHERE series_id = ? ORDER BY ts LIMIT 1'),
+      deleteRaw: db.prepare('DELETE FROM points WHERE series_id = ? AND ts < ?'),
+      deleteMinutes: db.prepare('DELETE FROM rollup_1m WHERE series_id = ? AND bucket < ?'),
+      deleteHours: db.prepare('DELETE FROM rollup_1h WHERE series_id = ? AND bucket < ?'),
       deleteEmptySeries: db.prepare(
         `DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = series.id)
          AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = series.id)
@@ -120,6 +126,7 @@ export class SqliteMetrics {
       if (!prev || p.timestamp >= prev.timestamp) last.set(id, p)
     }
     for (const [id, p] of last) this.#stmt.touchSeries.run(p.value, p.timestamp, id, p.timestamp)
+    if (this.#rawEstimate !== undefined) this.#rawEstimate += points.length
   }
 
   /** Recomputes the rollup buckets that got points since the last refresh. Call inside a transaction. */
@@ -206,14 +213,48 @@ export class SqliteMetrics {
     }))
   }
 
-  /** Deletes raw points and rollups past their retention. Call inside a transaction. */
+  /**
+   * Deletes raw points and rollups past their retention, then the oldest raw points while there
+   * are more than `maxRawPoints` (a minute at a time; rollups keep their history). Call inside a
+   * transaction.
+   */
   enforceRetention(r: MetricRetention): number {
     this.refreshRollups()
-    const n = Number(this.#stmt.deleteRaw.run(r.rawBefore).changes)
-    this.#stmt.deleteMinutes.run(r.minuteBefore)
-    this.#stmt.deleteHours.run(r.hourBefore)
+    const series = (this.#stmt.allSeries.all() as Row[]).map((row) => row.id as number)
+    // counting is a scan: do it once, then follow writes and deletes, and recount only when over
+    this.#rawEstimate ??= (this.#stmt.countRaw.get() as Row).n as number
+    let n = 0
+    for (const id of series) {
+      n += Number(this.#stmt.deleteRaw.run(id, r.rawBefore).changes)
+      this.#stmt.deleteMinutes.run(id, r.minuteBefore)
+      this.#stmt.deleteHours.run(id, r.hourBefore)
+    }
+    this.#rawEstimate -= n
+    if (this.#rawEstimate > r.maxRawPoints) n += this.#dropOldest(series, r.maxRawPoints)
     this.#stmt.deleteEmptySeries.run()
     this.#ids.clear()
+    return n
+  }
+
+  /** Deletes the oldest raw points, a minute at a time, until at most `max` are left. */
+  #dropOldest(series: number[], max: number): number {
+    let n = 0
+    let total = (this.#stmt.countRaw.get() as Row).n as number
+    while (total > max) {
+      let oldest = Number.POSITIVE_INFINITY
+      for (const id of series) {
+        const row = this.#stmt.oldestOf.get(id) as Row | undefined
+        if (row && (row.ts as number) < oldest) oldest = row.ts as number
+      }
+      if (!Number.isFinite(oldest)) break
+      const cutoff = oldest - mod(oldest, MINUTE) + MINUTE
+      for (const id of series) {
+        const deleted = Number(this.#stmt.deleteRaw.run(id, cutoff).changes)
+        n += deleted
+        total -= deleted
+      }
+    }
+    this.#rawEstimate = total
     return n
   }
 }
