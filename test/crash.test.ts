@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { EmbeddedLog } from '../src/log/embedded-log.ts'
-import { silentLogger } from '../src/logger.ts'
 import { ChildServer, freePort } from './helpers/child-server.ts'
 import { assertExact, crashRun, post } from './helpers/crash-run.ts'
-import { tempDir } from './helpers/tmp.ts'
+import { readLogOnDisk, tempDir } from './helpers/tmp.ts'
 
 const TOPIC = 'crash'
 
@@ -24,15 +22,7 @@ test('kill -9 at random moments: no acknowledged event lost, every window equals
   const run = await crashRun(server, TOPIC, 6)
   assert.equal(await server.kill('SIGTERM'), 0)
   // the log is the truth: read it as it is on disk
-  const log = new EmbeddedLog({
-    dir: join(dataDir, 'log'),
-    fsync: 'off',
-    cacheEvents: 0,
-    segmentBytes: 1 << 30,
-    logger: silentLogger(),
-  })
-  const batches = await log.read(TOPIC, 0, Number.MAX_SAFE_INTEGER)
-  await log.close()
+  const batches = await readLogOnDisk(dataDir, TOPIC)
   assertExact(run, TOPIC, batches)
 })
 
