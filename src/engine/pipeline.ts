@@ -8,7 +8,7 @@ import type { Stage } from './pipeline-spec.ts'
 import { compileEnrich, type LookupSource } from './stages/enrich.ts'
 import { compileCondition } from './stages/filter.ts'
 import { compileMap } from './stages/map.ts'
-import type { DeadLetter, Event, JsonValue, WindowResult } from './types.ts'
+import type { Event, JsonValue, WindowResult } from './types.ts'
 
 /** What one batch produced. `records` are the transformed events of a pipeline without aggregate. */
 export interface PipelineOutput extends AggregateOutput {
@@ -105,5 +105,3 @@ export class Pipeline {
     if (this.aggregate && json !== null) this.aggregate.restore(json)
   }
 }
-
-export type { DeadLetter }
