@@ -144,8 +144,7 @@ export async function startKafka(): Promise<KafkaBroker> {
       'kafka.tools.StorageTool',
       'format',
       '--standalone',
-      '-t',
-      randomBytes(16).toString('base64url'),
+      `--cluster-id=${clusterId()}`,
       '-c',
       properties,
     ],
@@ -190,4 +189,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const shutdown = () => void broker.destroy().then(() => process.exit(0))
   process.on('SIGINT', shutdown)
   process.on('SIGTERM', shutdown)
+}
+
+/** A Kafka cluster id: 16 random bytes, base64url; like Kafka's own, never starting with '-', which its argument parser would read as a flag. */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url')
+    if (!id.startsWith('-')) return id
+  }
 }
