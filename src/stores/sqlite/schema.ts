@@ -58,12 +58,6 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-CREATE TABLE IF NOT EXISTS points (
-  series_id INTEGER NOT NULL,
-  ts INTEGER NOT NULL,
-  value REAL NOT NULL,
-  PRIMARY KEY (series_id, ts)
-) WITHOUT ROWID;
 `
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */

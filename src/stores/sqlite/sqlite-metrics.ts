@@ -1,5 +1,13 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import type { MetricPoint, MetricQuery, MetricRetention, SeriesInfo, SeriesPoints } from '../store.ts'
+import {
+  type ChunkSummary,
+  decodeChunk,
+  encodeChunk,
+  foldIntoSummary,
+  mergeChunk,
+  summarize,
+} from './metric-chunk.ts'
 
 type Row = Record<string, unknown>
 
@@ -21,45 +29,48 @@ const LONG_RANGE = 6 * HOUR
 /** Most series one query may return. */
 export const MAX_QUERY_SERIES = 1_000
 
-/** How each aggregate reads raw points, and how it combines rollup rows. */
-const RAW_SQL = {
-  avg: 'avg(value) AS v',
-  sum: 'sum(value) AS v',
-  min: 'min(value) AS v',
-  max: 'max(value) AS v',
-  count: 'count(*) AS v',
-  // SQLite: a bare column next to max() comes from the row holding the max
-  last: 'value AS v, max(ts) AS t',
-} as const
+/** How each aggregate combines rollup rows. */
 const ROLLUP_SQL = {
   avg: 'sum(sum) / sum(n) AS v',
   sum: 'sum(sum) AS v',
   min: 'min(min) AS v',
   max: 'max(max) AS v',
   count: 'sum(n) AS v',
+  // SQLite: a bare column next to max() comes from the row holding the max
   last: 'last_value AS v, max(last_ts) AS t',
 } as const
 
 /**
- * Time series on SQLite: a series table; raw points clustered by (series, ts); 1-minute and
- * 1-hour rollups (count, sum, min, max, last) kept longer than raw points. A rollup bucket is
- * recomputed from its source whenever it got new points, so late and overwritten points stay exact.
- * Queries read the coarsest table their step and range allow.
+ * Time series on SQLite: a series table; raw points in per-minute chunks (one row per series
+ * and minute, its points in a blob, see metric-chunk.ts) whose row also carries that minute's
+ * rollup (count, sum, min, max, last); 1-hour rollups beside. Raw retention drops a chunk's
+ * blob and keeps its rollup. Queries read the coarsest table their step and range allow.
  */
 export class SqliteMetrics {
   readonly #db: DatabaseSync
   readonly #ids = new Map<string, number>()
   readonly #stmt: Record<string, StatementSync>
-  /** `${series}:${minute bucket}` touched since the last refresh */
-  readonly #dirtyMinutes = new Set<string>()
-  /** raw points stored, as far as writes and deletes tell (replaced points count twice: an upper bound) */
-  #rawEstimate: number | undefined
+  /** points acknowledged but not yet in their chunks (they are in `staged`), by `${series}:${minute}` */
+  readonly #head: Head = new Map()
+  #headPoints = 0
+  #headSince = 0
+  /** written by the open transaction: joins the head when it commits */
+  #pending: Float64Array[] = []
+  /** the open transaction flushed the head */
+  #flushed = false
+  /** `${series}:${hour bucket}` whose minutes changed since the last refresh */
+  readonly #dirtyHours = new Set<string>()
+  /** raw points stored (kept exact by writes and deletes once counted) */
+  #rawCount: number
 
   constructor(db: DatabaseSync) {
     this.#db = db
     db.exec(`
-      CREATE TABLE IF NOT EXISTS rollup_1m (series_id INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, sum REAL NOT NULL,
-        min REAL NOT NULL, max REAL NOT NULL, last_ts INTEGER NOT NULL, last_value REAL NOT NULL, PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS chunks (series_id INTEGER NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL, sum REAL NOT NULL,
+        min REAL NOT NULL, max REAL NOT NULL, last_ts INTEGER NOT NULL, last_value REAL NOT NULL, data BLOB,
+        PRIMARY KEY (series_id, minute)) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS chunks_with_raw ON chunks (minute) WHERE data IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS staged (seq INTEGER PRIMARY KEY, points BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS rollup_1h (series_id INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL, sum REAL NOT NULL,
         min REAL NOT NULL, max REAL NOT NULL, last_ts INTEGER NOT NULL, last_value REAL NOT NULL, PRIMARY KEY (series_id, bucket)) WITHOUT ROWID;
     `)
@@ -69,87 +80,186 @@ export class SqliteMetrics {
         'INSERT INTO series (name, tags, last_value, last_ts) VALUES (?, ?, ?, ?) RETURNING id',
       ),
       touchSeries: db.prepare('UPDATE series SET last_value = ?, last_ts = ? WHERE id = ? AND last_ts <= ?'),
-      insertPoint: db.prepare('INSERT OR REPLACE INTO points (series_id, ts, value) VALUES (?, ?, ?)'),
+      stage: db.prepare('INSERT INTO staged (points) VALUES (?)'),
+      allStaged: db.prepare('SELECT points FROM staged ORDER BY seq'),
+      clearStaged: db.prepare('DELETE FROM staged'),
+      getChunk: db.prepare(
+        'SELECT n, sum, min, max, last_ts, last_value, data FROM chunks WHERE series_id = ? AND minute = ?',
+      ),
+      putChunk: db.prepare(
+        'INSERT OR REPLACE INTO chunks (series_id, minute, n, sum, min, max, last_ts, last_value, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      rawChunks: db.prepare(
+        'SELECT minute, data FROM chunks WHERE series_id = ? AND minute >= ? AND minute < ? AND data IS NOT NULL ORDER BY minute',
+      ),
+      rawInRange: db.prepare(
+        'SELECT coalesce(sum(n), 0) AS n FROM chunks WHERE series_id = ? AND minute >= ? AND minute < ? AND data IS NOT NULL',
+      ),
       seriesByName: db.prepare('SELECT id, tags FROM series WHERE name = ?'),
       list: db.prepare(
-        `SELECT s.name, s.tags, s.last_value, s.last_ts, (SELECT count(*) FROM points p WHERE p.series_id = s.id) AS n
+        `SELECT s.name, s.tags, s.last_value, s.last_ts,
+           (SELECT coalesce(sum(c.n), 0) FROM chunks c WHERE c.series_id = s.id AND c.data IS NOT NULL) AS n
          FROM series s ORDER BY s.name, s.tags LIMIT ? OFFSET ?`,
       ),
       total: db.prepare('SELECT count(*) AS n FROM series'),
-      minuteFromRaw: db.prepare(
-        `INSERT OR REPLACE INTO rollup_1m (series_id, bucket, n, sum, min, max, last_ts, last_value)
-         SELECT series_id, ?, count(*), sum(value), min(value), max(value), max(ts), value
-         FROM points WHERE series_id = ? AND ts >= ? AND ts < ? GROUP BY series_id`,
-      ),
       hourFromMinutes: db.prepare(
         `INSERT OR REPLACE INTO rollup_1h (series_id, bucket, n, sum, min, max, last_ts, last_value)
          SELECT series_id, ?, sum(n), sum(sum), min(min), max(max), max(last_ts), last_value
-         FROM rollup_1m WHERE series_id = ? AND bucket >= ? AND bucket < ? GROUP BY series_id`,
+         FROM chunks WHERE series_id = ? AND minute >= ? AND minute < ? GROUP BY series_id`,
       ),
+      countRaw: db.prepare('SELECT coalesce(sum(n), 0) AS n FROM chunks WHERE data IS NOT NULL'),
+      oldestRaw: db.prepare('SELECT minute FROM chunks WHERE data IS NOT NULL ORDER BY minute LIMIT 1'),
+      // through the partial index: only chunks that still hold raw points are visited
+      dropRaw: db.prepare('UPDATE chunks SET data = NULL WHERE data IS NOT NULL AND minute < ? RETURNING n'),
       // per series, so each delete is a range of the primary key, not a scan of the whole table
       allSeries: db.prepare('SELECT id FROM series'),
-      countRaw: db.prepare('SELECT count(*) AS n FROM points'),
-      oldestOf: db.prepare('SELECT ts FROM points WHERE series_id = ? ORDER BY ts LIMIT 1'),
-      deleteRaw: db.prepare('DELETE FROM points WHERE series_id = ? AND ts < ?'),
-      deleteMinutes: db.prepare('DELETE FROM rollup_1m WHERE series_id = ? AND bucket < ?'),
+      // a minute's rollup outlives its raw points: it goes only once they have
+      deleteMinutes: db.prepare('DELETE FROM chunks WHERE series_id = ? AND minute < ? AND data IS NULL'),
       deleteHours: db.prepare('DELETE FROM rollup_1h WHERE series_id = ? AND bucket < ?'),
       deleteEmptySeries: db.prepare(
-        `DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM points WHERE series_id = series.id)
-         AND NOT EXISTS (SELECT 1 FROM rollup_1m WHERE series_id = series.id)
+        `DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM chunks WHERE series_id = series.id)
          AND NOT EXISTS (SELECT 1 FROM rollup_1h WHERE series_id = series.id)`,
       ),
     }
+    this.#rawCount = 0
+    upgradeLegacyTables(db, (id, minute, pairs) => this.#writeChunk(id, minute, pairs))
+    this.#rawCount = (this.#stmt.countRaw.get() as Row).n as number
+    this.#recoverStaged()
   }
 
-  #seriesId(name: string, tags: string, value: number, ts: number): number {
-    const key = `${name}\u0000${tags}`
-    let id = this.#ids.get(key)
+  /** Points acknowledged before a crash wait in `staged`: back into the head, then flushed. */
+  #recoverStaged(): void {
+    for (const row of this.#stmt.allStaged.all() as Row[]) {
+      const blob = row.points as Uint8Array
+      this.#pending.push(new Float64Array(blob.slice().buffer))
+    }
+    this.committed()
+  }
+
+  /**
+   * The series id of a point. The cache key is the name and tags in the order they came,
+   * joined with NUL: unambiguous as long as no part holds a NUL (such points take the slow
+   * path), and free of the sort and quoting the canonical key costs.
+   */
+  #seriesId(p: MetricPoint): number {
+    let key = p.name
+    let plain = !key.includes('\u0000')
+    for (const k in p.tags) {
+      const v = p.tags[k]
+      if (k.includes('\u0000') || v.includes('\u0000')) plain = false
+      key += `\u0000${k}\u0000${v}`
+    }
+    let id = plain ? this.#ids.get(key) : undefined
     if (id === undefined) {
-      const row = this.#stmt.findSeries.get(name, tags) as Row | undefined
-      id = (row ? row.id : (this.#stmt.insertSeries.get(name, tags, value, ts) as Row).id) as number
-      this.#ids.set(key, id)
+      const tags = seriesKey(p.tags)
+      const row = this.#stmt.findSeries.get(p.name, tags) as Row | undefined
+      id = (
+        row ? row.id : (this.#stmt.insertSeries.get(p.name, tags, p.value, p.timestamp) as Row).id
+      ) as number
+      if (plain) {
+        if (this.#ids.size >= 100_000) this.#ids.clear()
+        this.#ids.set(key, id)
+      }
     }
     return id
   }
 
-  /** Call inside a transaction. */
+  /**
+   * Call inside a transaction. The points become durable as one `staged` row (the request,
+   * appended: a few sequential pages however many series it touches) and wait in memory,
+   * grouped by series and minute, until `flush` writes each touched chunk once. Rewriting
+   * every touched chunk per request would cost a page per chunk per request.
+   */
   write(points: MetricPoint[]): void {
     const last = new Map<number, MetricPoint>()
-    let lastMinute = ''
-    for (const p of points) {
-      const id = this.#seriesId(p.name, seriesKey(p.tags), p.value, p.timestamp)
-      this.#stmt.insertPoint.run(id, p.timestamp, p.value)
-      const minute = `${id}:${p.timestamp - mod(p.timestamp, MINUTE)}`
-      if (minute !== lastMinute) this.#dirtyMinutes.add(minute)
-      lastMinute = minute
+    const staged = new Float64Array(points.length * 3)
+    for (let k = 0; k < points.length; k++) {
+      const p = points[k]
+      const id = this.#seriesId(p)
+      staged[3 * k] = id
+      staged[3 * k + 1] = p.timestamp
+      staged[3 * k + 2] = p.value
       const prev = last.get(id)
       if (!prev || p.timestamp >= prev.timestamp) last.set(id, p)
     }
+    this.#stmt.stage.run(new Uint8Array(staged.buffer))
     for (const [id, p] of last) this.#stmt.touchSeries.run(p.value, p.timestamp, id, p.timestamp)
-    if (this.#rawEstimate !== undefined) this.#rawEstimate += points.length
+    this.#pending.push(staged)
   }
 
-  /** Recomputes the rollup buckets that got points since the last refresh. Call inside a transaction. */
-  refreshRollups(): void {
-    if (this.#dirtyMinutes.size === 0) return
-    const hours = new Set<string>()
-    for (const entry of this.#dirtyMinutes) {
-      const [series, bucket] = entry.split(':').map(Number)
-      this.#stmt.minuteFromRaw.run(bucket, series, bucket, bucket + MINUTE)
-      hours.add(`${series}:${bucket - mod(bucket, HOUR)}`)
+  /** The enclosing transaction committed: staged points join the in-memory head; a flush empties it. */
+  committed(): void {
+    if (this.#flushed) {
+      this.#head.clear()
+      this.#headPoints = 0
+      this.#flushed = false
     }
-    this.#dirtyMinutes.clear()
-    for (const entry of hours) {
+    for (const staged of this.#pending) {
+      if (this.#headPoints === 0) this.#headSince = Date.now()
+      this.#headPoints += staged.length / 3
+      for (let k = 0; k < staged.length; k += 3)
+        addToHead(this.#head, staged[k], staged[k + 1], staged[k + 2])
+    }
+    this.#pending = []
+  }
+
+  /** The enclosing transaction rolled back: what it wrote is not there, in memory either. */
+  rolledBack(): void {
+    this.#pending = []
+    this.#flushed = false
+    this.#rawCount = (this.#stmt.countRaw.get() as Row).n as number
+  }
+
+  /** True when the head holds more than a second or 200 000 points of writes. */
+  get shouldFlush(): boolean {
+    return this.#headPoints > 200_000 || (this.#headPoints > 0 && Date.now() - this.#headSince > 1_000)
+  }
+
+  /** Writes the head's points into their chunks, each chunk once, and empties `staged`. Call inside a transaction. */
+  flush(): void {
+    if (this.#headPoints === 0) return
+    for (const [id, minutes] of this.#head)
+      for (const [minute, pairs] of minutes) this.#writeChunk(id, minute, pairs)
+    this.#stmt.clearStaged.run()
+    this.#flushed = true
+  }
+
+  /** Writes (offset, value) pairs into the chunk of one series and minute. */
+  #writeChunk(id: number, minute: number, pairs: number[]): void {
+    const row = this.#stmt.getChunk.get(id, minute) as Row | undefined
+    let summary: ChunkSummary
+    let blob: Uint8Array | null = null
+    if (row !== undefined && row.data === null) {
+      // raw points of this minute are gone: only its rollup takes the late points
+      summary = foldIntoSummary(summaryOf(row), pairs, minute)
+    } else {
+      const before = decodeChunk(row?.data as Uint8Array | undefined)
+      const merged = mergeChunk(before, pairs)
+      this.#rawCount += merged.n - before.n
+      summary = summarize(merged, minute)
+      blob = encodeChunk(merged)
+    }
+    const { n, sum, min, max, lastTs, lastValue } = summary
+    this.#stmt.putChunk.run(id, minute, n, sum, min, max, lastTs, lastValue, blob)
+    this.#dirtyHours.add(`${id}:${minute - mod(minute, HOUR)}`)
+  }
+
+  /** Recomputes the hour rollups whose minutes changed since the last refresh. Call inside a transaction. */
+  refreshRollups(): void {
+    for (const entry of this.#dirtyHours) {
       const [series, bucket] = entry.split(':').map(Number)
       this.#stmt.hourFromMinutes.run(bucket, series, bucket, bucket + HOUR)
     }
+    this.#dirtyHours.clear()
   }
 
   get dirtyBuckets(): number {
-    return this.#dirtyMinutes.size
+    return this.#dirtyHours.size
   }
 
+  /** Call inside a transaction. */
   list(limit: number, offset: number): { series: SeriesInfo[]; total: number } {
+    this.flush()
     const rows = this.#stmt.list.all(limit, offset) as Row[]
     return {
       total: (this.#stmt.total.get() as Row).n as number,
@@ -167,10 +277,10 @@ export class SqliteMetrics {
   static plan(
     q: MetricQuery,
     rawSince: number,
-  ): { table: 'points' | 'rollup_1m' | 'rollup_1h'; from: number; to: number } {
+  ): { table: 'raw' | 'minutes' | 'hours'; from: number; to: number } {
     for (const [table, width] of [
-      ['rollup_1h', HOUR],
-      ['rollup_1m', MINUTE],
+      ['hours', HOUR],
+      ['minutes', MINUTE],
     ] as const) {
       if (q.stepMs % width !== 0) continue
       if (q.from % width === 0 && q.to % width === 0) return { table, from: q.from, to: q.to }
@@ -181,26 +291,39 @@ export class SqliteMetrics {
           to: q.to - mod(q.to, width) + (mod(q.to, width) === 0 ? 0 : width),
         }
     }
-    return { table: 'points', from: q.from, to: q.to }
+    return { table: 'raw', from: q.from, to: q.to }
   }
 
   query(q: MetricQuery, rawSince: number): SeriesPoints[] | { tooMany: number; what: 'points' | 'series' } {
+    this.flush()
     this.refreshRollups()
     const matching = (this.#stmt.seriesByName.all(q.name) as Row[])
       .map((r) => ({ id: r.id as number, tags: JSON.parse(r.tags as string) as Record<string, string> }))
       .filter((s) => Object.entries(q.tags).every(([k, v]) => s.tags[k] === v))
     if (matching.length > MAX_QUERY_SERIES) return { tooMany: matching.length, what: 'series' }
     const plan = SqliteMetrics.plan(q, rawSince)
-    const time = plan.table === 'points' ? 'ts' : 'bucket'
+    if (plan.table === 'raw') {
+      // chunks overlapping the range: from the minute holding `from`
+      const first = plan.from - mod(plan.from, MINUTE)
+      let scanned = 0
+      for (const s of matching)
+        scanned += (this.#stmt.rawInRange.get(s.id, first, plan.to) as Row).n as number
+      if (scanned > q.maxPoints) return { tooMany: scanned, what: 'points' }
+      return matching.map((s) => ({
+        name: q.name,
+        tags: s.tags,
+        points: bucketRaw(this.#stmt.rawChunks.all(s.id, first, plan.to) as Row[], plan.from, plan.to, q),
+      }))
+    }
+    const [table, time] = plan.table === 'hours' ? ['rollup_1h', 'bucket'] : ['chunks', 'minute']
     const count = this.#db.prepare(
-      `SELECT count(*) AS n FROM ${plan.table} WHERE series_id = ? AND ${time} >= ? AND ${time} < ?`,
+      `SELECT count(*) AS n FROM ${table} WHERE series_id = ? AND ${time} >= ? AND ${time} < ?`,
     )
     let scanned = 0
     for (const s of matching) scanned += (count.get(s.id, plan.from, plan.to) as Row).n as number
     if (scanned > q.maxPoints) return { tooMany: scanned, what: 'points' }
-    const agg = plan.table === 'points' ? RAW_SQL[q.agg] : ROLLUP_SQL[q.agg]
     const stmt = this.#db.prepare(
-      `SELECT (${time} - ((${time} % ?) + ?) % ?) AS b, ${agg} FROM ${plan.table}
+      `SELECT (${time} - ((${time} % ?) + ?) % ?) AS b, ${ROLLUP_SQL[q.agg]} FROM ${table}
        WHERE series_id = ? AND ${time} >= ? AND ${time} < ? GROUP BY b ORDER BY b`,
     )
     return matching.map((s) => ({
@@ -219,43 +342,146 @@ export class SqliteMetrics {
    * transaction.
    */
   enforceRetention(r: MetricRetention): number {
+    this.flush()
     this.refreshRollups()
-    const series = (this.#stmt.allSeries.all() as Row[]).map((row) => row.id as number)
-    // counting is a scan: do it once, then follow writes and deletes, and recount only when over
-    this.#rawEstimate ??= (this.#stmt.countRaw.get() as Row).n as number
-    let n = 0
-    for (const id of series) {
-      n += Number(this.#stmt.deleteRaw.run(id, r.rawBefore).changes)
+    // a chunk's raw points go once the whole minute is past the cut-off
+    let n = this.#dropRawBefore(r.rawBefore - MINUTE + 1)
+    for (const row of this.#stmt.allSeries.all() as Row[]) {
+      const id = row.id as number
       this.#stmt.deleteMinutes.run(id, r.minuteBefore)
       this.#stmt.deleteHours.run(id, r.hourBefore)
     }
-    this.#rawEstimate -= n
-    if (this.#rawEstimate > r.maxRawPoints) n += this.#dropOldest(series, r.maxRawPoints)
+    // past the size bound, the oldest minutes lose their raw points first
+    while (this.#rawCount > r.maxRawPoints) {
+      const oldest = this.#stmt.oldestRaw.get() as Row | undefined
+      if (oldest === undefined) break
+      n += this.#dropRawBefore((oldest.minute as number) + 1)
+    }
     this.#stmt.deleteEmptySeries.run()
     this.#ids.clear()
     return n
   }
 
-  /** Deletes the oldest raw points, a minute at a time, until at most `max` are left. */
-  #dropOldest(series: number[], max: number): number {
+  /** Drops the raw points of every chunk whose minute is before `minute`; returns how many. */
+  #dropRawBefore(minute: number): number {
     let n = 0
-    let total = (this.#stmt.countRaw.get() as Row).n as number
-    while (total > max) {
-      let oldest = Number.POSITIVE_INFINITY
-      for (const id of series) {
-        const row = this.#stmt.oldestOf.get(id) as Row | undefined
-        if (row && (row.ts as number) < oldest) oldest = row.ts as number
-      }
-      if (!Number.isFinite(oldest)) break
-      const cutoff = oldest - mod(oldest, MINUTE) + MINUTE
-      for (const id of series) {
-        const deleted = Number(this.#stmt.deleteRaw.run(id, cutoff).changes)
-        n += deleted
-        total -= deleted
-      }
-    }
-    this.#rawEstimate = total
+    for (const row of this.#stmt.dropRaw.all(minute) as Row[]) n += row.n as number
+    this.#rawCount -= n
     return n
+  }
+}
+
+/** Points by series and minute, as flat (offset in the minute, value) pairs. */
+type Head = Map<number, Map<number, number[]>>
+
+function addToHead(head: Head, id: number, ts: number, value: number): void {
+  const offset = mod(ts, MINUTE)
+  const minute = ts - offset
+  let minutes = head.get(id)
+  if (minutes === undefined) {
+    minutes = new Map()
+    head.set(id, minutes)
+  }
+  const pairs = minutes.get(minute)
+  if (pairs === undefined) minutes.set(minute, [offset, value])
+  else pairs.push(offset, value)
+}
+
+function summaryOf(row: Row): ChunkSummary {
+  return {
+    n: row.n as number,
+    sum: row.sum as number,
+    min: row.min as number,
+    max: row.max as number,
+    lastTs: row.last_ts as number,
+    lastValue: row.last_value as number,
+  }
+}
+
+/** Raw points of chunks (in minute order) within [from, to), aggregated into epoch-aligned `step` buckets. */
+function bucketRaw(
+  chunks: Row[],
+  from: number,
+  to: number,
+  q: MetricQuery,
+): Array<{ timestamp: number; value: number }> {
+  const out: Array<{ timestamp: number; value: number }> = []
+  let bucket = Number.NaN
+  let n = 0
+  let acc = 0
+  const flush = () => {
+    if (n > 0) out.push({ timestamp: bucket, value: q.agg === 'avg' ? acc / n : q.agg === 'count' ? n : acc })
+  }
+  for (const row of chunks) {
+    const minute = row.minute as number
+    const c = decodeChunk(row.data as Uint8Array)
+    for (let i = 0; i < c.n; i++) {
+      const ts = minute + c.offsets[i]
+      if (ts < from || ts >= to) continue
+      const v = c.values[i]
+      const b = ts - mod(ts, q.stepMs)
+      if (b !== bucket) {
+        flush()
+        bucket = b
+        n = 0
+        acc = q.agg === 'min' ? Number.POSITIVE_INFINITY : q.agg === 'max' ? Number.NEGATIVE_INFINITY : 0
+      }
+      n++
+      if (q.agg === 'min') acc = Math.min(v, acc)
+      else if (q.agg === 'max') acc = Math.max(v, acc)
+      else if (q.agg === 'last') acc = v
+      else acc += v
+    }
+  }
+  flush()
+  return out
+}
+
+/**
+ * Stores before chunks kept one row per raw point (`points`) and minute rollups (`rollup_1m`):
+ * the raw points become chunks, the rollups of minutes without raw points chunks without; then both go.
+ */
+function upgradeLegacyTables(
+  db: DatabaseSync,
+  writeChunk: (id: number, minute: number, pairs: number[]) => void,
+): void {
+  const has = (name: string) =>
+    db.prepare("SELECT 1 AS one FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
+  if (!has('points') && !has('rollup_1m')) return
+  db.exec('BEGIN IMMEDIATE')
+  try {
+    if (has('points')) {
+      let key = ''
+      let pairs: number[] = []
+      let at = { id: 0, minute: 0 }
+      for (const row of db
+        .prepare('SELECT series_id, ts, value FROM points ORDER BY series_id, ts')
+        .iterate() as Iterable<Row>) {
+        const id = row.series_id as number
+        const ts = row.ts as number
+        const minute = ts - mod(ts, MINUTE)
+        const k = `${id}:${minute}`
+        if (k !== key) {
+          if (pairs.length > 0) writeChunk(at.id, at.minute, pairs)
+          key = k
+          at = { id, minute }
+          pairs = []
+        }
+        pairs.push(ts - minute, row.value as number)
+      }
+      if (pairs.length > 0) writeChunk(at.id, at.minute, pairs)
+    }
+    // a minute whose raw points were partly deleted keeps its (complete) rollup and no raw points
+    if (has('rollup_1m'))
+      db.exec(`INSERT INTO chunks (series_id, minute, n, sum, min, max, last_ts, last_value, data)
+        SELECT series_id, bucket, n, sum, min, max, last_ts, last_value, NULL FROM rollup_1m WHERE true
+        ON CONFLICT (series_id, minute) DO UPDATE SET n = excluded.n, sum = excluded.sum, min = excluded.min,
+          max = excluded.max, last_ts = excluded.last_ts, last_value = excluded.last_value, data = NULL
+        WHERE excluded.n > chunks.n`)
+    db.exec('DROP TABLE IF EXISTS points; DROP TABLE IF EXISTS rollup_1m; COMMIT')
+  } catch (err) {
+    db.exec('ROLLBACK')
+    throw err
   }
 }
 

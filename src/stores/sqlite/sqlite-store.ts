@@ -84,9 +84,11 @@ export class SqliteStore implements Store {
     try {
       const result = work()
       this.#db.exec('COMMIT')
+      this.#metrics.committed()
       return result
     } catch (err) {
       this.#db.exec('ROLLBACK')
+      this.#metrics.rolledBack()
       throw err
     }
   }
@@ -159,6 +161,7 @@ export class SqliteStore implements Store {
           Date.now(),
         )
     })
+    this.#settleMetrics()
   }
 
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
@@ -261,14 +264,21 @@ export class SqliteStore implements Store {
   }
 
   async writeMetrics(points: MetricPoint[]): Promise<void> {
+    this.#transaction(() => this.#metrics.write(points))
+    this.#settleMetrics()
+  }
+
+  /** Folds staged metric points into their chunks once enough have waited (see SqliteMetrics.write). */
+  #settleMetrics(): void {
+    if (!this.#metrics.shouldFlush) return
     this.#transaction(() => {
-      this.#metrics.write(points)
+      this.#metrics.flush()
       if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups()
     })
   }
 
   async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
-    return this.#metrics.list(limit, offset)
+    return this.#transaction(() => this.#metrics.list(limit, offset))
   }
 
   async queryMetrics(
@@ -283,7 +293,9 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close()
+    if (!this.#db.isOpen) return
+    this.#transaction(() => this.#metrics.flush())
+    this.#db.close()
   }
 }
 
