@@ -41,6 +41,9 @@ for (let i = 0; i < keys; i += 10_000) {
   clearOutput(out)
 }
 globalThis.gc?.()
+// freed pages go back to the system from a background thread: let the RSS settle before reading it
+await new Promise((resolve) => setTimeout(resolve, 1_000))
+globalThis.gc?.()
 const live = pipeline.aggregate?.size ?? 0
 process.stdout.write(
   `${JSON.stringify({ keys: live, rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, rssBefore })}\n`,

@@ -2,6 +2,7 @@ import type { FieldRef } from './fields.ts'
 import type { Event } from './types.ts'
 
 const TAG = '\u0001'
+const SEPARATOR = '\u001f'
 
 /**
  * A stable string for one group-by value, distinct across types ("1" vs 1). A string is its own id
@@ -12,6 +13,19 @@ function canonical(value: unknown): string {
   switch (typeof value) {
     case 'string':
       return value.length > 0 && value.charCodeAt(0) === 1 ? `${TAG}s${value}` : value
+    default:
+      return tagged(value)
+  }
+}
+
+/** In a key of several fields, a string holding the separator is tagged JSON (which escapes it), so ids split back unambiguously. */
+function canonicalPart(value: unknown): string {
+  if (typeof value === 'string' && value.includes(SEPARATOR)) return `${TAG}j${JSON.stringify(value)}`
+  return canonical(value)
+}
+
+function tagged(value: unknown): string {
+  switch (typeof value) {
     case 'number':
       return `${TAG}n${value}`
     case 'boolean':
@@ -23,33 +37,53 @@ function canonical(value: unknown): string {
   }
 }
 
+/** The value a canonical part stands for (a missing value reads back as null). */
+function decodePart(part: string): unknown {
+  if (part.length === 0 || part.charCodeAt(0) !== 1) return part
+  const rest = part.slice(2)
+  switch (part[1]) {
+    case 's':
+      return rest
+    case 'n':
+      return Number(rest)
+    case 't':
+      return true
+    case 'f':
+      return false
+    case 'j':
+      return JSON.parse(rest)
+    default:
+      return null
+  }
+}
+
 export interface GroupKeys {
   /** the canonical identity of an event's group */
   id(event: Event): string
-  /** the flat key object `/window` shows ({path: value}), or null without group_by */
-  object(event: Event): Record<string, unknown> | null
+  /**
+   * The flat key object `/window` shows ({path: value}), or null without group_by, rebuilt from
+   * the id: window state keeps only the id, not an object per key.
+   */
+  decode(id: string): Record<string, unknown> | null
 }
 
 export function groupKeys(groupBy: readonly FieldRef[]): GroupKeys {
-  if (groupBy.length === 0) return { id: () => '', object: () => null }
-  const object = (event: Event) => {
-    const key: Record<string, unknown> = {}
-    for (const f of groupBy) {
-      const v = f.get(event)
-      key[f.raw] = v === undefined ? null : v
-    }
-    return key
-  }
+  if (groupBy.length === 0) return { id: () => '', decode: () => null }
   if (groupBy.length === 1) {
-    const get = groupBy[0].get
-    return { id: (e) => canonical(get(e)), object }
+    const { get, raw } = groupBy[0]
+    return { id: (e) => canonical(get(e)), decode: (id) => ({ [raw]: decodePart(id) }) }
   }
   return {
     id: (e) => {
-      let id = canonical(groupBy[0].get(e))
-      for (let i = 1; i < groupBy.length; i++) id += `\u001f${canonical(groupBy[i].get(e))}`
+      let id = canonicalPart(groupBy[0].get(e))
+      for (let i = 1; i < groupBy.length; i++) id += `${SEPARATOR}${canonicalPart(groupBy[i].get(e))}`
       return id
     },
-    object,
+    decode: (id) => {
+      const parts = id.split(SEPARATOR)
+      const key: Record<string, unknown> = {}
+      for (let i = 0; i < groupBy.length; i++) key[groupBy[i].raw] = decodePart(parts[i] ?? `${TAG}z`)
+      return key
+    },
   }
 }

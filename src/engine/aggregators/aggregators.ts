@@ -3,11 +3,13 @@ import type { JsonValue } from '../types.ts'
 import { HyperLogLog } from './hyperloglog.ts'
 
 /**
- * An aggregate function: an accumulator that starts at `init`, takes values with `add`, combines
- * with `merge` (for sessions and scale-out), answers with `result`, and round-trips through JSON for
- * checkpoints. Accumulators are mutable objects, so the hot path allocates nothing per event.
+ * An aggregate function whose state is an object: an accumulator that starts at `init`, takes
+ * values with `add`, combines with `merge` (for sessions and scale-out), answers with `result`,
+ * and round-trips through JSON for checkpoints. Accumulators are mutable objects, so the hot
+ * path allocates nothing per event.
  */
 export interface Aggregator<A> {
+  numeric?: false
   init(): A
   add(acc: A, value: unknown): void
   merge(into: A, from: A): void
@@ -16,73 +18,94 @@ export interface Aggregator<A> {
   fromJson(json: JsonValue): A
 }
 
-type Num = { v: number }
-type Avg = { sum: number; n: number }
-type Extreme = { v: number; has: boolean }
-
-export const count: Aggregator<Num> = {
-  init: () => ({ v: 0 }),
-  add: (acc) => {
-    acc.v++
-  },
-  merge: (into, from) => {
-    into.v += from.v
-  },
-  result: (acc) => acc.v,
-  toJson: (acc) => acc.v,
-  fromJson: (json) => ({ v: json as number }),
+/**
+ * An aggregate function whose state is `width` numbers at `at` in the slot's number array: a
+ * million keys then cost a million small arrays of doubles, not objects per function and key.
+ */
+export interface NumericAggregator {
+  numeric: true
+  width: number
+  /** writes the starting numbers */
+  init(a: number[], at: number): void
+  add(a: number[], at: number, value: number): void
+  merge(into: number[], from: number[], at: number): void
+  result(a: number[], at: number): number | null
+  toJson(a: number[], at: number): JsonValue
+  /** writes the numbers `json` holds */
+  fromJson(json: JsonValue, a: number[], at: number): void
 }
 
-export const sum: Aggregator<Num> = {
-  init: () => ({ v: 0 }),
-  add: (acc, value) => {
-    acc.v += value as number
+export const count: NumericAggregator = {
+  numeric: true,
+  width: 1,
+  init: (a, at) => {
+    a[at] = 0
   },
-  merge: (into, from) => {
-    into.v += from.v
+  add: (a, at) => {
+    a[at]++
   },
-  result: (acc) => acc.v,
-  toJson: (acc) => acc.v,
-  fromJson: (json) => ({ v: json as number }),
+  merge: (into, from, at) => {
+    into[at] += from[at]
+  },
+  result: (a, at) => a[at],
+  toJson: (a, at) => a[at],
+  fromJson: (json, a, at) => {
+    a[at] = json as number
+  },
 }
 
-export const avg: Aggregator<Avg> = {
-  init: () => ({ sum: 0, n: 0 }),
-  add: (acc, value) => {
-    acc.sum += value as number
-    acc.n++
+export const sum: NumericAggregator = {
+  ...count,
+  add: (a, at, value) => {
+    a[at] += value
   },
-  merge: (into, from) => {
-    into.sum += from.sum
-    into.n += from.n
+}
+
+/** [sum, n] */
+export const avg: NumericAggregator = {
+  numeric: true,
+  width: 2,
+  init: (a, at) => {
+    a[at] = 0
+    a[at + 1] = 0
   },
-  result: (acc) => (acc.n === 0 ? null : acc.sum / acc.n),
-  toJson: (acc) => [acc.sum, acc.n],
-  fromJson: (json) => {
+  add: (a, at, value) => {
+    a[at] += value
+    a[at + 1]++
+  },
+  merge: (into, from, at) => {
+    into[at] += from[at]
+    into[at + 1] += from[at + 1]
+  },
+  result: (a, at) => (a[at + 1] === 0 ? null : a[at] / a[at + 1]),
+  toJson: (a, at) => [a[at], a[at + 1]],
+  fromJson: (json, a, at) => {
     const [s, n] = json as [number, number]
-    return { sum: s, n }
+    a[at] = s
+    a[at + 1] = n
   },
 }
 
-function extreme(better: (a: number, b: number) => boolean): Aggregator<Extreme> {
+/** NaN until the first value (values are finite numbers). */
+function extreme(better: (a: number, b: number) => boolean): NumericAggregator {
+  const take = (a: number[], at: number, v: number) => {
+    if (Number.isNaN(a[at]) || better(v, a[at])) a[at] = v
+  }
   return {
-    init: () => ({ v: 0, has: false }),
-    add: (acc, value) => {
-      const v = value as number
-      if (!acc.has || better(v, acc.v)) {
-        acc.v = v
-        acc.has = true
-      }
+    numeric: true,
+    width: 1,
+    init: (a, at) => {
+      a[at] = Number.NaN
     },
-    merge: (into, from) => {
-      if (from.has && (!into.has || better(from.v, into.v))) {
-        into.v = from.v
-        into.has = true
-      }
+    add: take,
+    merge: (into, from, at) => {
+      if (!Number.isNaN(from[at])) take(into, at, from[at])
     },
-    result: (acc) => (acc.has ? acc.v : null),
-    toJson: (acc) => (acc.has ? acc.v : null),
-    fromJson: (json) => (json === null ? { v: 0, has: false } : { v: json as number, has: true }),
+    result: (a, at) => (Number.isNaN(a[at]) ? null : a[at]),
+    toJson: (a, at) => (Number.isNaN(a[at]) ? null : a[at]),
+    fromJson: (json, a, at) => {
+      a[at] = json === null ? Number.NaN : (json as number)
+    },
   }
 }
 

@@ -5,6 +5,7 @@ import {
   countDistinct,
   max,
   min,
+  type NumericAggregator,
   percentile,
   sum,
 } from '../aggregators/aggregators.ts'
@@ -36,7 +37,7 @@ export interface FunctionSpec {
   name: string
   field: FieldRef | null
   value: ValueKind
-  aggregator: Aggregator<unknown>
+  aggregator: Aggregator<unknown> | NumericAggregator
 }
 
 export interface AggregateSpec {
@@ -155,18 +156,14 @@ export function parseFunction(value: unknown, path: string, issues: Issues): Fun
   const prefix = fn === 'percentile' || fn in PERCENTILES ? formatQ(q) : fn
   const name = as ?? resultName(prefix, field)
   const kindName = (fn in PERCENTILES ? 'percentile' : fn) as FunctionSpec['fn']
-  const numeric = (aggregator: Aggregator<unknown>): [Aggregator<unknown>, ValueKind] => [
-    aggregator,
-    'number',
-  ]
-  const [aggregator, kind]: [Aggregator<unknown>, ValueKind] =
+  const [aggregator, kind]: [Aggregator<unknown> | NumericAggregator, ValueKind] =
     kindName === 'count'
-      ? [count as Aggregator<unknown>, field === null ? 'none' : 'present']
+      ? [count, field === null ? 'none' : 'present']
       : kindName === 'count_distinct'
         ? [countDistinct(precision) as Aggregator<unknown>, 'scalar']
         : kindName === 'percentile'
-          ? numeric(percentile(q) as Aggregator<unknown>)
-          : numeric({ sum, avg, min, max }[kindName] as Aggregator<unknown>)
+          ? [percentile(q) as Aggregator<unknown>, 'number']
+          : [{ sum, avg, min, max }[kindName], 'number']
   return { fn: kindName, q: kindName === 'percentile' ? q : null, name, field, value: kind, aggregator }
 }
 

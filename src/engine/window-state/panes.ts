@@ -1,7 +1,7 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
 import { lastWindowStart } from '../windows.ts'
-import type { Accumulation, Applied, SavedSlot, Slot, WindowStore } from './slot.ts'
+import type { Accs, Accumulation, Applied, SavedSlot, WindowStore } from './slot.ts'
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b]
@@ -20,13 +20,15 @@ export class PaneWindows implements WindowStore {
   readonly #slide: number
   readonly #pane: number
   readonly #maxKeys: number
-  /** pane start → key id → slot */
-  readonly #panes = new Map<number, Map<string, Slot>>()
+  /** pane start → key id → accumulators */
+  readonly #panes = new Map<number, Map<string, Accs>>()
+  /** (pane start, key id) pairs, flat, changed since updates were last emitted */
+  readonly #dirty: Array<number | string> = []
   /** window starts due to fire, by end; `#scheduled` dedupes them */
   readonly #due = new MinHeap<number>()
   readonly #scheduled = new Set<number>()
   #lastPaneStart = Number.NaN
-  #lastPane: Map<string, Slot> | undefined
+  #lastPane: Map<string, Accs> | undefined
 
   constructor(acc: Accumulation, sizeMs: number, slideMs: number, maxKeys: number) {
     this.#acc = acc
@@ -70,10 +72,10 @@ export class PaneWindows implements WindowStore {
         })
         return 'refused'
       }
-      slot = this.#acc.newSlot(paneStart, paneStart + this.#pane, keyId, event)
+      slot = this.#acc.fresh()
       pane.set(keyId, slot)
     }
-    this.#acc.add(slot)
+    if (this.#acc.add(slot)) this.#dirty.push(paneStart, keyId)
     return 'applied'
   }
 
@@ -92,28 +94,25 @@ export class PaneWindows implements WindowStore {
   }
 
   /** Calls `visit` with the merged accumulators of each key in window [start, start + size). */
-  #window(
-    start: number,
-    visit: (keyId: string, key: Record<string, unknown> | null, accs: unknown[]) => void,
-  ): void {
-    const parts: Map<string, Slot>[] = []
+  #window(start: number, visit: (keyId: string, accs: Accs) => void): void {
+    const parts: Map<string, Accs>[] = []
     for (let p = start; p < start + this.#size; p += this.#pane) {
       const pane = this.#panes.get(p)
       if (pane !== undefined && pane.size > 0) parts.push(pane)
     }
     if (parts.length === 1) {
-      for (const slot of parts[0].values()) visit(slot.keyId, slot.key, slot.accs)
+      for (const [keyId, accs] of parts[0]) visit(keyId, accs)
       return
     }
-    const merged = new Map<string, { key: Record<string, unknown> | null; accs: unknown[] }>()
+    const merged = new Map<string, Accs>()
     for (const pane of parts) {
-      for (const slot of pane.values()) {
-        const m = merged.get(slot.keyId)
-        if (m === undefined) merged.set(slot.keyId, { key: slot.key, accs: this.#acc.merged([slot.accs]) })
-        else this.#acc.mergeInto(m.accs, slot.accs)
+      for (const [keyId, accs] of pane) {
+        const m = merged.get(keyId)
+        if (m === undefined) merged.set(keyId, this.#acc.merged([accs]))
+        else this.#acc.mergeInto(m, accs)
       }
     }
-    for (const [keyId, m] of merged) visit(keyId, m.key, m.accs)
+    for (const [keyId, accs] of merged) visit(keyId, accs)
   }
 
   close(watermark: number, results: WindowResult[]): void {
@@ -123,15 +122,12 @@ export class PaneWindows implements WindowStore {
       const start = due.pop()!
       this.#scheduled.delete(start)
       const end = start + this.#size
-      this.#window(start, (keyId, key, accs) =>
-        results.push(this.#acc.result(start, end, keyId, key, accs, true)),
-      )
+      this.#window(start, (keyId, accs) => results.push(this.#acc.result(start, end, keyId, accs, true)))
       fired = true
     }
     if (!fired) return
     for (const [paneStart, pane] of this.#panes) {
       if (lastWindowStart(paneStart, this.#slide) + this.#size <= watermark) {
-        for (const slot of pane.values()) slot.alive = false
         this.#panes.delete(paneStart)
         if (paneStart === this.#lastPaneStart) this.#lastPane = undefined
       }
@@ -140,27 +136,31 @@ export class PaneWindows implements WindowStore {
   }
 
   flushUpdates(watermark: number, results: WindowResult[]): void {
-    const dirty = this.#acc.dirty
+    const dirty = this.#dirty
     if (dirty.length === 0) return
     const done = new Set<string>()
-    for (const slot of dirty) {
-      slot.dirty = false
-      if (!slot.alive) continue
+    for (let d = 0; d < dirty.length; d += 2) {
+      const paneStart = dirty[d] as number
+      const keyId = dirty[d + 1] as string
+      const accs = this.#panes.get(paneStart)?.get(keyId)
+      // gone: its pane was dropped when its last window fired
+      if (accs === undefined) continue
+      accs.dirty = false
       for (
-        let start = lastWindowStart(slot.start, this.#slide);
-        start > slot.start - this.#size;
+        let start = lastWindowStart(paneStart, this.#slide);
+        start > paneStart - this.#size;
         start -= this.#slide
       ) {
         const end = start + this.#size
-        const id = `${start}\u0000${slot.keyId}`
+        const id = `${start}\u0000${keyId}`
         if (end <= watermark || done.has(id)) continue
         done.add(id)
-        const parts: unknown[][] = []
+        const parts: Accs[] = []
         for (let p = start; p < end; p += this.#pane) {
-          const s = this.#panes.get(p)?.get(slot.keyId)
-          if (s !== undefined) parts.push(s.accs)
+          const s = this.#panes.get(p)?.get(keyId)
+          if (s !== undefined) parts.push(s)
         }
-        results.push(this.#acc.result(start, end, slot.keyId, slot.key, this.#acc.merged(parts), false))
+        results.push(this.#acc.result(start, end, keyId, this.#acc.merged(parts), false))
       }
     }
     dirty.length = 0
@@ -170,13 +170,15 @@ export class PaneWindows implements WindowStore {
     for (const start of this.#scheduled) {
       const end = start + this.#size
       if (end <= watermark) continue
-      this.#window(start, (keyId, key, accs) => visit(this.#acc.result(start, end, keyId, key, accs, false)))
+      this.#window(start, (keyId, accs) => visit(this.#acc.result(start, end, keyId, accs, false)))
     }
   }
 
   save(): SavedSlot[] {
     const out: SavedSlot[] = []
-    for (const pane of this.#panes.values()) for (const slot of pane.values()) out.push(this.#acc.save(slot))
+    for (const [paneStart, pane] of this.#panes)
+      for (const [keyId, accs] of pane)
+        out.push(this.#acc.save(paneStart, paneStart + this.#pane, keyId, accs))
     return out
   }
 
@@ -189,7 +191,8 @@ export class PaneWindows implements WindowStore {
         this.#panes.set(slot.start, pane)
         this.#schedule(slot.start, watermark)
       }
-      pane.set(slot.keyId, slot)
+      // only the accumulators: the pane has the bounds and the key
+      pane.set(slot.keyId, { nums: slot.nums, objs: slot.objs, dirty: false })
     }
   }
 }

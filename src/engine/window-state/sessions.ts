@@ -16,6 +16,8 @@ export class SessionWindows implements WindowStore {
   #count = 0
   /** sessions by end; an entry is stale once its session merged away or grew */
   readonly #closing = new MinHeap<Slot>()
+  /** sessions changed since updates were last emitted */
+  readonly #dirty: Slot[] = []
 
   constructor(acc: Accumulation, gapMs: number, maxSessions: number) {
     this.#acc = acc
@@ -55,7 +57,7 @@ export class SessionWindows implements WindowStore {
         })
         return 'refused'
       }
-      target = this.#acc.newSlot(start, end, keyId, event)
+      target = this.#acc.newSlot(start, end, keyId)
       if (sessions === undefined) this.#sessions.set(keyId, [target])
       else sessions.push(target)
       this.#count++
@@ -69,7 +71,7 @@ export class SessionWindows implements WindowStore {
           target = s
           continue
         }
-        this.#acc.mergeInto(target.accs, s.accs)
+        this.#acc.mergeInto(target, s)
         s.alive = false
         list.splice(i--, 1)
         this.#count--
@@ -81,7 +83,7 @@ export class SessionWindows implements WindowStore {
         this.#closing.push(end, target)
       }
     }
-    this.#acc.add(target)
+    if (this.#acc.add(target)) this.#dirty.push(target)
     return 'applied'
   }
 
@@ -96,27 +98,28 @@ export class SessionWindows implements WindowStore {
       list.splice(list.indexOf(s), 1)
       if (list.length === 0) this.#sessions.delete(s.keyId)
       this.#count--
-      results.push(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, true))
+      results.push(this.#acc.result(s.start, s.end, s.keyId, s, true))
     }
   }
 
   flushUpdates(_watermark: number, results: WindowResult[]): void {
-    const dirty = this.#acc.dirty
+    const dirty = this.#dirty
     for (const s of dirty) {
       s.dirty = false
-      if (s.alive) results.push(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, false))
+      if (s.alive) results.push(this.#acc.result(s.start, s.end, s.keyId, s, false))
     }
     dirty.length = 0
   }
 
   forEachOpen(_watermark: number, visit: (result: WindowResult) => void): void {
     for (const list of this.#sessions.values())
-      for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s.key, s.accs, false))
+      for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s, false))
   }
 
   save(): SavedSlot[] {
     const out: SavedSlot[] = []
-    for (const list of this.#sessions.values()) for (const s of list) out.push(this.#acc.save(s))
+    for (const list of this.#sessions.values())
+      for (const s of list) out.push(this.#acc.save(s.start, s.end, s.keyId, s))
     return out
   }
 

@@ -2,14 +2,24 @@ import type { GroupKeys } from '../group-key.ts'
 import type { FunctionSpec } from '../stages/aggregate-spec.ts'
 import type { DeadLetter, Event, JsonValue, WindowResult } from '../types.ts'
 
-/** The accumulators of one key in one pane or session; session bounds move as sessions merge. */
-export interface Slot {
+/**
+ * The accumulators of one key in one pane: numeric functions' state side by side in one array of
+ * numbers, the others as objects. Nothing else: a pane knows its bounds and keys, and a million
+ * keys cost a million of these.
+ */
+export interface Accs {
+  nums: number[]
+  /** null when every function is numeric */
+  objs: unknown[] | null
+  /** changed since the last update was emitted (emit: updates) */
+  dirty: boolean
+}
+
+/** The accumulators of one key in one session, with its bounds (they move as sessions merge). */
+export interface Slot extends Accs {
   start: number
   end: number
   keyId: string
-  key: Record<string, unknown> | null
-  accs: unknown[]
-  dirty: boolean
   alive: boolean
 }
 
@@ -28,85 +38,119 @@ export class Accumulation {
   /** the current event's value for each function (filled by the operator) */
   readonly values: unknown[]
   readonly updates: boolean
-  readonly dirty: Slot[] = []
+  /** per function: where its state is, in `nums` (numeric) or in `objs` */
+  readonly #at: number[] = []
+  readonly #objects: number
+  readonly #width: number
 
   constructor(functions: FunctionSpec[], keys: GroupKeys, updates: boolean) {
     this.functions = functions
     this.keys = keys
     this.values = new Array(functions.length)
     this.updates = updates
+    let width = 0
+    let objects = 0
+    for (const f of functions) {
+      if (f.aggregator.numeric) {
+        this.#at.push(width)
+        width += f.aggregator.width
+      } else this.#at.push(objects++)
+    }
+    this.#objects = objects
+    this.#width = width
   }
 
-  newSlot(start: number, end: number, keyId: string, event: Event): Slot {
-    const accs = new Array(this.functions.length)
-    for (let i = 0; i < accs.length; i++) accs[i] = this.functions[i].aggregator.init()
-    return { start, end, keyId, key: this.keys.object(event), accs, dirty: false, alive: true }
+  #numbers(): number[] {
+    return new Array<number>(this.#width).fill(0)
   }
 
-  add(slot: Slot): void {
+  /** Fresh accumulators; the number array is allocated at its exact size (growing by push would leave slack in every one). */
+  fresh(): Accs {
+    const nums = this.#numbers()
+    const objs = this.#objects > 0 ? new Array<unknown>(this.#objects) : null
+    const fns = this.functions
+    for (let i = 0; i < fns.length; i++) {
+      const a = fns[i].aggregator
+      if (a.numeric) a.init(nums, this.#at[i])
+      else (objs as unknown[])[this.#at[i]] = a.init()
+    }
+    return { nums, objs, dirty: false }
+  }
+
+  newSlot(start: number, end: number, keyId: string): Slot {
+    const { nums, objs } = this.fresh()
+    return { start, end, keyId, nums, objs, dirty: false, alive: true }
+  }
+
+  /** Adds the current event's values; true when `slot` just became dirty (emit: updates), so the caller lists it. */
+  add(slot: Accs): boolean {
     const fns = this.functions
     const values = this.values
+    const at = this.#at
     for (let i = 0; i < fns.length; i++) {
       const f = fns[i]
-      if (f.value === 'present' && (values[i] === undefined || values[i] === null)) continue
-      f.aggregator.add(slot.accs[i], values[i])
+      const v = values[i]
+      if (f.value === 'present' && (v === undefined || v === null)) continue
+      const a = f.aggregator
+      if (a.numeric) a.add(slot.nums, at[i], v as number)
+      else a.add((slot.objs as unknown[])[at[i]], v)
     }
-    if (this.updates && !slot.dirty) {
-      slot.dirty = true
-      this.dirty.push(slot)
-    }
+    if (!this.updates || slot.dirty) return false
+    slot.dirty = true
+    return true
   }
 
   /** Fresh accumulators holding the merge of `parts`. */
-  merged(parts: readonly unknown[][]): unknown[] {
+  merged(parts: readonly Accs[]): Accs {
+    const out = this.fresh()
+    for (const p of parts) this.mergeInto(out, p)
+    return out
+  }
+
+  mergeInto(into: Accs, from: Accs): void {
     const fns = this.functions
-    const accs = new Array(fns.length)
     for (let i = 0; i < fns.length; i++) {
-      const acc = fns[i].aggregator.init()
-      for (const p of parts) fns[i].aggregator.merge(acc, p[i])
-      accs[i] = acc
+      const a = fns[i].aggregator
+      if (a.numeric) a.merge(into.nums, from.nums, this.#at[i])
+      else a.merge((into.objs as unknown[])[this.#at[i]], (from.objs as unknown[])[this.#at[i]])
     }
-    return accs
   }
 
-  mergeInto(into: unknown[], from: unknown[]): void {
-    for (let i = 0; i < this.functions.length; i++) this.functions[i].aggregator.merge(into[i], from[i])
-  }
-
-  result(
-    start: number,
-    end: number,
-    keyId: string,
-    key: Record<string, unknown> | null,
-    accs: unknown[],
-    closed: boolean,
-  ): WindowResult {
+  result(start: number, end: number, keyId: string, accs: Accs, closed: boolean): WindowResult {
     const results: Record<string, number | null> = {}
     const fns = this.functions
-    for (let i = 0; i < fns.length; i++) results[fns[i].name] = fns[i].aggregator.result(accs[i])
-    return { windowStart: start, windowEnd: end, key, keyId, results, closed }
-  }
-
-  save(slot: Slot): SavedSlot {
-    return [
-      slot.start,
-      slot.end,
-      slot.keyId,
-      slot.key,
-      slot.accs.map((a, i) => this.functions[i].aggregator.toJson(a)),
-    ]
-  }
-
-  load([start, end, keyId, key, accs]: SavedSlot): Slot {
-    return {
-      start,
-      end,
-      keyId,
-      key,
-      accs: accs.map((a, i) => this.functions[i].aggregator.fromJson(a)),
-      dirty: false,
-      alive: true,
+    for (let i = 0; i < fns.length; i++) {
+      const a = fns[i].aggregator
+      results[fns[i].name] = a.numeric
+        ? a.result(accs.nums, this.#at[i])
+        : a.result((accs.objs as unknown[])[this.#at[i]])
     }
+    return { windowStart: start, windowEnd: end, key: this.keys.decode(keyId), keyId, results, closed }
+  }
+
+  /** The checkpoint form: bounds, key, and one JSON value per function, as it always was. */
+  save(start: number, end: number, keyId: string, accs: Accs): SavedSlot {
+    const json: JsonValue[] = []
+    const fns = this.functions
+    for (let i = 0; i < fns.length; i++) {
+      const a = fns[i].aggregator
+      json.push(
+        a.numeric ? a.toJson(accs.nums, this.#at[i]) : a.toJson((accs.objs as unknown[])[this.#at[i]]),
+      )
+    }
+    return [start, end, keyId, this.keys.decode(keyId), json]
+  }
+
+  load([start, end, keyId, , json]: SavedSlot): Slot {
+    const nums = this.#numbers()
+    const objs = this.#objects > 0 ? new Array<unknown>(this.#objects) : null
+    const fns = this.functions
+    for (let i = 0; i < fns.length; i++) {
+      const a = fns[i].aggregator
+      if (a.numeric) a.fromJson(json[i], nums, this.#at[i])
+      else (objs as unknown[])[this.#at[i]] = a.fromJson(json[i])
+    }
+    return { start, end, keyId, nums, objs, dirty: false, alive: true }
   }
 }
 
