@@ -161,9 +161,11 @@ export class AggregateOperator {
     return true
   }
 
-  /** Calls `visit` with the partial result of every open window. */
-  forEachOpen(visit: (result: WindowResult) => void): void {
-    this.#store.forEachOpen(this.#watermark, visit)
+  /** Calls `visit` with the partial result of every open window (of the keys `keyFilter` {path: text} matches). */
+  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
+    const only =
+      keyFilter && Object.keys(keyFilter).length > 0 ? this.#acc.keys.idsMatching(keyFilter) : undefined
+    this.#store.forEachOpen(this.#watermark, visit, only)
   }
 
   snapshot(): JsonValue {

@@ -65,13 +65,47 @@ export interface GroupKeys {
    * the id: window state keeps only the id, not an object per key.
    */
   decode(id: string): Record<string, unknown> | null
+  /**
+   * The ids of the keys a filter {path: value as text} matches (a string is its text, anything
+   * else its JSON), when it names every group-by path and nothing else; undefined otherwise (the
+   * caller then checks each key).
+   */
+  idsMatching(filter: Record<string, string>): string[] | undefined
+}
+
+/** The values whose text (a string itself, anything else its JSON) is `text`. */
+function valuesWithText(text: string): unknown[] {
+  const out: unknown[] = [text]
+  try {
+    const parsed: unknown = JSON.parse(text)
+    if (typeof parsed !== 'string' && JSON.stringify(parsed) === text) out.push(parsed)
+  } catch {
+    // only the string
+  }
+  return out
+}
+
+function idsMatching(groupBy: readonly FieldRef[], filter: Record<string, string>): string[] | undefined {
+  const paths = Object.keys(filter)
+  if (paths.length !== groupBy.length || groupBy.some((f) => !(f.raw in filter))) return undefined
+  if (groupBy.length === 1) return valuesWithText(filter[groupBy[0].raw]).map(canonical)
+  let ids = ['']
+  groupBy.forEach((f, i) => {
+    const parts = valuesWithText(filter[f.raw]).map(canonicalPart)
+    ids = ids.flatMap((id) => parts.map((part) => (i === 0 ? part : `${id}${SEPARATOR}${part}`)))
+  })
+  return ids
 }
 
 export function groupKeys(groupBy: readonly FieldRef[]): GroupKeys {
-  if (groupBy.length === 0) return { id: () => '', decode: () => null }
+  if (groupBy.length === 0) return { id: () => '', decode: () => null, idsMatching: () => undefined }
   if (groupBy.length === 1) {
     const { get, raw } = groupBy[0]
-    return { id: (e) => canonical(get(e)), decode: (id) => ({ [raw]: decodePart(id) }) }
+    return {
+      id: (e) => canonical(get(e)),
+      decode: (id) => ({ [raw]: decodePart(id) }),
+      idsMatching: (filter) => idsMatching(groupBy, filter),
+    }
   }
   return {
     id: (e) => {
@@ -85,5 +119,6 @@ export function groupKeys(groupBy: readonly FieldRef[]): GroupKeys {
       for (let i = 0; i < groupBy.length; i++) key[groupBy[i].raw] = decodePart(parts[i] ?? `${TAG}z`)
       return key
     },
+    idsMatching: (filter) => idsMatching(groupBy, filter),
   }
 }

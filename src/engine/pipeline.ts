@@ -93,8 +93,8 @@ export class Pipeline {
     this.aggregate?.advance(nowMs, out)
   }
 
-  forEachOpen(visit: (result: WindowResult) => void): void {
-    this.aggregate?.forEachOpen(visit)
+  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
+    this.aggregate?.forEachOpen(visit, keyFilter)
   }
 
   snapshot(): JsonValue {

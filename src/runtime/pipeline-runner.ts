@@ -2,7 +2,7 @@ import type { AggregateLimits } from '../engine/aggregate.ts'
 import { clearOutput, newPipelineOutput, Pipeline, type PipelineOutput } from '../engine/pipeline.ts'
 import type { PipelineDefinition } from '../engine/pipeline-spec.ts'
 import type { LookupSource } from '../engine/stages/enrich.ts'
-import type { WindowResult } from '../engine/types.ts'
+import type { Event, WindowResult } from '../engine/types.ts'
 import type { DeadLetterWrite, EventLog, LogReader, Positions, ReaderBatch } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
@@ -16,9 +16,20 @@ import {
 } from '../stores/store.ts'
 
 /** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
-const SLICE_MS = 10
+const SLICE_MS = 5
 /** Closed windows per store transaction when many close at once. */
-const COMMIT_SLICE = 1_000
+const COMMIT_SLICE = 250
+/** Commits a runner may have queued before it waits for them. */
+const MAX_COMMITS_IN_FLIGHT = 4
+
+/** What one slice produced, on its way to the sink and the store. */
+interface CommitJob {
+  results: WindowResult[]
+  records: Event[]
+  closed: WindowResult[]
+  deadLetters: DeadLetterRecord[]
+  checkpoint: Checkpoint | undefined
+}
 
 export interface RunnerOptions {
   id: string
@@ -60,6 +71,10 @@ export class PipelineRunner {
   #lastCheckpoint = 0
   #dirtySinceCheckpoint = false
   #failure: string | undefined
+  /** the committer's chain, the jobs on it, and the error that stopped it */
+  #committing: Promise<void> = Promise.resolve()
+  readonly #inFlight: CommitJob[] = []
+  #commitFailure: Error | undefined
   #sinkProblem: string | undefined
 
   constructor(options: RunnerOptions) {
@@ -129,7 +144,9 @@ export class PipelineRunner {
     this.#stopping = true
     this.#reader?.wake()
     await this.#loop
-    if (this.#failure === undefined && this.#reader) await this.#checkpoint()
+    await this.#committing
+    if (this.#failure === undefined && this.#commitFailure === undefined && this.#reader)
+      await this.#checkpoint()
     await this.#reader?.close()
   }
 
@@ -199,7 +216,14 @@ export class PipelineRunner {
     }
   }
 
+  /**
+   * Hands what a slice produced to the committer and returns: the runner goes on processing (open
+   * windows stay fresh) while closed windows of many keys are written. Commits run one after the
+   * other, so each sink write precedes its store commit, and a checkpoint (captured here, with
+   * the state as it is now) is committed only after every result before it.
+   */
   async #commit(out: PipelineOutput, deadLetters: DeadLetterRecord[]): Promise<void> {
+    if (this.#commitFailure) throw this.#commitFailure
     const s = this.#stats
     s.events_in += out.in
     s.events_out += out.out
@@ -220,12 +244,40 @@ export class PipelineRunner {
       out.results.length === 0
     )
       return
-    // the sink first: a crash before the commit replays into it again (at least once, same ids);
-    // results, dead letters and series are keyed, so writing them twice changes nothing: many
-    // closed windows go in slices (letting requests in between), the checkpoint with the last one
-    await this.#retrying('writing the sink', () => this.#writeSink(out, deadLetters))
-    const checkpoint = due ? this.#checkpointValue() : undefined
-    let rest = closed
+    const job: CommitJob = {
+      results: out.results.slice(),
+      records: out.records.slice(),
+      closed,
+      deadLetters,
+      checkpoint: due ? this.#checkpointValue() : undefined,
+    }
+    if (due) {
+      this.#lastCheckpoint = now
+      this.#dirtySinceCheckpoint = false
+    }
+    this.#inFlight.push(job)
+    this.#committing = this.#committing.then(async () => {
+      try {
+        if (this.#commitFailure === undefined) await this.#write(job)
+      } catch (err) {
+        this.#commitFailure = err as Error
+      } finally {
+        this.#inFlight.splice(this.#inFlight.indexOf(job), 1)
+      }
+    })
+    // bounded: a runner far ahead of its commits waits for them
+    if (this.#inFlight.length >= MAX_COMMITS_IN_FLIGHT) await this.#committing
+    if (this.#commitFailure) throw this.#commitFailure
+  }
+
+  /**
+   * The sink first: a crash before the store commit replays into it again (at least once, same
+   * ids); results, dead letters and series are keyed, so writing them twice changes nothing. Many
+   * closed windows go in slices, letting requests in between; the checkpoint with the last one.
+   */
+  async #write(job: CommitJob): Promise<void> {
+    await this.#retrying('writing the sink', () => this.#writeSink(job))
+    let rest = job.closed
     while (rest.length > COMMIT_SLICE) {
       const slice = rest.slice(0, COMMIT_SLICE)
       rest = rest.slice(COMMIT_SLICE)
@@ -235,12 +287,17 @@ export class PipelineRunner {
     const timer = this.#o.telemetry?.storeCommit.startTimer()
     await this.#o.store.commit(this.id, {
       results: rest,
-      deadLetters,
+      deadLetters: job.deadLetters,
       metrics: this.#series(rest),
-      checkpoint,
+      checkpoint: job.checkpoint,
     })
     timer?.()
-    if (checkpoint) await this.#checkpointed_(checkpoint, now, deadLetters.length > 0)
+    if (job.checkpoint) await this.#checkpointed_(job.checkpoint, job.deadLetters.length > 0)
+  }
+
+  /** Closed windows handed to the committer and not yet in the store (readers show them too). */
+  committingResults(): WindowResult[] {
+    return this.#inFlight.flatMap((job) => job.closed)
   }
 
   /**
@@ -264,25 +321,23 @@ export class PipelineRunner {
     }
   }
 
-  async #checkpointed_(checkpoint: Checkpoint, now: number, trim: boolean): Promise<void> {
-    this.#lastCheckpoint = now
+  async #checkpointed_(checkpoint: Checkpoint, trim: boolean): Promise<void> {
     this.#checkpointed = checkpoint.positions
-    this.#dirtySinceCheckpoint = false
     if (trim) await this.#o.store.trimDeadLetters(this.id, this.#o.deadLetterLimit)
     // the group's offsets follow the checkpoint (Kafka); the checkpoint stays the authority on restart
     await this.#reader?.commit(checkpoint.positions)
   }
 
-  async #writeSink(out: PipelineOutput, deadLetters: DeadLetterRecord[]): Promise<void> {
+  async #writeSink({ results: all, records, deadLetters }: CommitJob): Promise<void> {
     const sink = this.definition.sinkTopic
     if (sink === null) return
     const { log } = this.#o
-    const results = this.#pipeline.aggregate ? out.results : []
-    if (results.length > 0 || out.records.length > 0)
+    const results = this.#pipeline.aggregate ? all : []
+    if (results.length > 0 || records.length > 0)
       await log.writeSink(sink, {
         pipelineId: this.id,
         pipelineName: this.definition.name,
-        records: out.records,
+        records,
         results,
       })
     if (deadLetters.length > 0)
@@ -321,10 +376,12 @@ export class PipelineRunner {
   async #checkpoint(): Promise<void> {
     const checkpoint = this.#checkpointValue()
     await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint })
-    await this.#checkpointed_(checkpoint, this.#o.clock(), false)
+    this.#lastCheckpoint = this.#o.clock()
+    this.#dirtySinceCheckpoint = false
+    await this.#checkpointed_(checkpoint, false)
   }
 
-  forEachOpen(visit: (result: WindowResult) => void): void {
-    this.#pipeline.forEachOpen(visit)
+  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
+    this.#pipeline.forEachOpen(visit, keyFilter)
   }
 }

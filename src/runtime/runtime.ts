@@ -277,27 +277,37 @@ export class Runtime {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
     const out: WindowResult[] = []
-    if (q.state !== 'closed') {
-      const keep = (r: WindowResult) => {
-        if (q.from !== undefined && r.windowEnd <= q.from) return
-        if (q.to !== undefined && r.windowStart >= q.to) return
-        for (const [path, value] of Object.entries(q.key ?? {})) {
-          const v = r.key?.[path]
-          if ((typeof v === 'string' ? v : JSON.stringify(v ?? null)) !== value) return
-        }
-        out.push(r)
+    const matches = (r: WindowResult) => {
+      if (q.from !== undefined && r.windowEnd <= q.from) return false
+      if (q.to !== undefined && r.windowStart >= q.to) return false
+      for (const [path, value] of Object.entries(q.key ?? {})) {
+        const v = r.key?.[path]
+        if ((typeof v === 'string' ? v : JSON.stringify(v ?? null)) !== value) return false
       }
-      if (entry.runner) entry.runner.forEachOpen(keep)
+      return true
+    }
+    const keep = (r: WindowResult) => {
+      if (matches(r)) out.push(r)
+    }
+    if (q.state !== 'closed') {
+      if (entry.runner) entry.runner.forEachOpen(keep, q.key)
       else {
         const checkpoint = await this.store.loadCheckpoint(id)
         if (checkpoint) {
           const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
           pipeline.restore(checkpoint.state)
-          pipeline.forEachOpen(keep)
+          pipeline.forEachOpen(keep, q.key)
         }
       }
     }
-    if (q.state !== 'open') out.push(...(await this.store.queryResults(id, q)))
+    if (q.state !== 'open') {
+      // closed windows on their way to the store count as stored (a replay may have stored them before)
+      const committing = entry.runner?.committingResults().filter(matches) ?? []
+      const seen = new Set(committing.map((r) => `${r.windowStart}\u0000${r.keyId}`))
+      out.push(...committing)
+      for (const r of await this.store.queryResults(id, q))
+        if (!seen.has(`${r.windowStart}\u0000${r.keyId}`)) out.push(r)
+    }
     out.sort(
       (a, b) =>
         b.windowStart - a.windowStart ||

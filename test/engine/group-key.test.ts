@@ -52,6 +52,15 @@ test('group keys: ids are equal exactly when keys are, and decode back to the ke
       seen.set(id, canonical)
       assert.equal(idOf.get(canonical) ?? id, id, `two ids for one key: ${canonical}`)
       idOf.set(canonical, id)
+      // /window?key.<path>=<text>: the filter of this key finds its id without a walk over every key
+      const filter = Object.fromEntries(
+        paths.map((p, k) => [
+          p,
+          typeof picked[k] === 'string' ? (picked[k] as string) : JSON.stringify(picked[k] ?? null),
+        ]),
+      )
+      assert.ok(keys.idsMatching(filter)?.includes(id), JSON.stringify(filter))
+      if (paths.length > 1) assert.equal(keys.idsMatching({ [paths[0]]: filter[paths[0]] }), undefined)
     }
   }
 })

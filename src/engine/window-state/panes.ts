@@ -94,11 +94,22 @@ export class PaneWindows implements WindowStore {
   }
 
   /** Calls `visit` with the merged accumulators of each key in window [start, start + size). */
-  #window(start: number, visit: (keyId: string, accs: Accs) => void): void {
+  #window(start: number, visit: (keyId: string, accs: Accs) => void, only?: readonly string[]): void {
     const parts: Map<string, Accs>[] = []
     for (let p = start; p < start + this.#size; p += this.#pane) {
       const pane = this.#panes.get(p)
       if (pane !== undefined && pane.size > 0) parts.push(pane)
+    }
+    if (only !== undefined) {
+      for (const keyId of only) {
+        const found: Accs[] = []
+        for (const pane of parts) {
+          const accs = pane.get(keyId)
+          if (accs !== undefined) found.push(accs)
+        }
+        if (found.length > 0) visit(keyId, found.length === 1 ? found[0] : this.#acc.merged(found))
+      }
+      return
     }
     if (parts.length === 1) {
       for (const [keyId, accs] of parts[0]) visit(keyId, accs)
@@ -166,11 +177,11 @@ export class PaneWindows implements WindowStore {
     dirty.length = 0
   }
 
-  forEachOpen(watermark: number, visit: (result: WindowResult) => void): void {
+  forEachOpen(watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void {
     for (const start of this.#scheduled) {
       const end = start + this.#size
       if (end <= watermark) continue
-      this.#window(start, (keyId, accs) => visit(this.#acc.result(start, end, keyId, accs, false)))
+      this.#window(start, (keyId, accs) => visit(this.#acc.result(start, end, keyId, accs, false)), only)
     }
   }
 

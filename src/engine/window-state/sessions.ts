@@ -111,9 +111,10 @@ export class SessionWindows implements WindowStore {
     dirty.length = 0
   }
 
-  forEachOpen(_watermark: number, visit: (result: WindowResult) => void): void {
-    for (const list of this.#sessions.values())
-      for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s, false))
+  forEachOpen(_watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void {
+    const lists =
+      only === undefined ? this.#sessions.values() : only.map((id) => this.#sessions.get(id) ?? [])
+    for (const list of lists) for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s, false))
   }
 
   save(): SavedSlot[] {

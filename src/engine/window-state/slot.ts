@@ -60,8 +60,9 @@ export class Accumulation {
     this.#width = width
   }
 
+  /** Filled with NaN so the array is an array of doubles from the start (from small integers it would be re-allocated at the first fraction). */
   #numbers(): number[] {
-    return new Array<number>(this.#width).fill(0)
+    return new Array<number>(this.#width).fill(Number.NaN)
   }
 
   /** Fresh accumulators; the number array is allocated at its exact size (growing by push would leave slack in every one). */
@@ -165,7 +166,8 @@ export interface WindowStore {
   close(watermark: number, results: WindowResult[]): void
   /** emits the open windows changed since the last call (emit: updates) */
   flushUpdates(watermark: number, results: WindowResult[]): void
-  forEachOpen(watermark: number, visit: (result: WindowResult) => void): void
+  /** `only`: just these key ids (a lookup each, not a walk over every key) */
+  forEachOpen(watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void
   save(): SavedSlot[]
   restore(slots: SavedSlot[], watermark: number): void
 }

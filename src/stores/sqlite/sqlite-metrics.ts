@@ -50,14 +50,22 @@ export class SqliteMetrics {
   readonly #db: DatabaseSync
   readonly #ids = new Map<string, number>()
   readonly #stmt: Record<string, StatementSync>
-  /** points acknowledged but not yet in their chunks (they are in `staged`), by `${series}:${minute}` */
-  readonly #head: Head = new Map()
+  /** points acknowledged but not yet in their chunks (they are in `staged`), by series and minute */
+  #head: Head = new Map()
   #headPoints = 0
   #headSince = 0
+  /** the highest committed `staged` row */
+  #stagedSeq = 0
+  /** a head being written into chunks a slice at a time, and the staged rows it covers */
+  #round:
+    | { groups: Array<[id: number, minute: number, pairs: number[]]>; next: number; upToSeq: number }
+    | undefined
   /** written by the open transaction: joins the head when it commits */
   #pending: Float64Array[] = []
-  /** the open transaction flushed the head */
-  #flushed = false
+  #pendingSeq = 0
+  /** what the open transaction flushed: the round up to this group, or everything */
+  #flushedTo = -1
+  #flushedAll = false
   /** `${series}:${hour bucket}` whose minutes changed since the last refresh */
   readonly #dirtyHours = new Set<string>()
   /** raw points stored (kept exact by writes and deletes once counted) */
@@ -81,8 +89,9 @@ export class SqliteMetrics {
       ),
       touchSeries: db.prepare('UPDATE series SET last_value = ?, last_ts = ? WHERE id = ? AND last_ts <= ?'),
       stage: db.prepare('INSERT INTO staged (points) VALUES (?)'),
-      allStaged: db.prepare('SELECT points FROM staged ORDER BY seq'),
+      allStaged: db.prepare('SELECT seq, points FROM staged ORDER BY seq'),
       clearStaged: db.prepare('DELETE FROM staged'),
+      clearStagedUpTo: db.prepare('DELETE FROM staged WHERE seq <= ?'),
       getChunk: db.prepare(
         'SELECT n, sum, min, max, last_ts, last_value, data FROM chunks WHERE series_id = ? AND minute = ?',
       ),
@@ -132,6 +141,7 @@ export class SqliteMetrics {
     for (const row of this.#stmt.allStaged.all() as Row[]) {
       const blob = row.points as Uint8Array
       this.#pending.push(new Float64Array(blob.slice().buffer))
+      this.#pendingSeq = row.seq as number
     }
     this.committed()
   }
@@ -182,18 +192,24 @@ export class SqliteMetrics {
       const prev = last.get(id)
       if (!prev || p.timestamp >= prev.timestamp) last.set(id, p)
     }
-    this.#stmt.stage.run(new Uint8Array(staged.buffer))
+    this.#pendingSeq = Number(this.#stmt.stage.run(new Uint8Array(staged.buffer)).lastInsertRowid)
     for (const [id, p] of last) this.#stmt.touchSeries.run(p.value, p.timestamp, id, p.timestamp)
     this.#pending.push(staged)
   }
 
-  /** The enclosing transaction committed: staged points join the in-memory head; a flush empties it. */
+  /** The enclosing transaction committed: staged points join the in-memory head; flushed ones leave it. */
   committed(): void {
-    if (this.#flushed) {
+    if (this.#flushedAll) {
       this.#head.clear()
       this.#headPoints = 0
-      this.#flushed = false
+      this.#round = undefined
+    } else if (this.#round !== undefined && this.#flushedTo >= 0) {
+      this.#round.next = this.#flushedTo
+      if (this.#round.next === this.#round.groups.length) this.#round = undefined
     }
+    this.#flushedTo = -1
+    this.#flushedAll = false
+    if (this.#pendingSeq > this.#stagedSeq) this.#stagedSeq = this.#pendingSeq
     for (const staged of this.#pending) {
       if (this.#headPoints === 0) this.#headSince = Date.now()
       this.#headPoints += staged.length / 3
@@ -206,22 +222,53 @@ export class SqliteMetrics {
   /** The enclosing transaction rolled back: what it wrote is not there, in memory either. */
   rolledBack(): void {
     this.#pending = []
-    this.#flushed = false
+    this.#flushedTo = -1
+    this.#flushedAll = false
     this.#rawCount = (this.#stmt.countRaw.get() as Row).n as number
   }
 
-  /** True when the head holds more than a second or 200 000 points of writes. */
+  /** True while a round is under way, or when the head holds more than a second or 200 000 points of writes. */
   get shouldFlush(): boolean {
-    return this.#headPoints > 200_000 || (this.#headPoints > 0 && Date.now() - this.#headSince > 1_000)
+    return (
+      this.#round !== undefined ||
+      this.#headPoints > 200_000 ||
+      (this.#headPoints > 0 && Date.now() - this.#headSince > 1_000)
+    )
   }
 
-  /** Writes the head's points into their chunks, each chunk once, and empties `staged`. Call inside a transaction. */
+  /**
+   * Writes up to `maxChunks` chunks of the head: the head as it is becomes a round (later writes
+   * start a new head), written a slice per call so no call holds the thread long; the round's
+   * last slice deletes the staged rows it covered. Call inside a transaction.
+   */
+  flushSlice(maxChunks: number): void {
+    if (this.#round === undefined) {
+      if (this.#headPoints === 0) return
+      const groups: Array<[number, number, number[]]> = []
+      for (const [id, minutes] of this.#head)
+        for (const [minute, pairs] of minutes) groups.push([id, minute, pairs])
+      // only memory moves: a rollback leaves the round to be written again
+      this.#round = { groups, next: 0, upToSeq: this.#stagedSeq }
+      this.#head = new Map()
+      this.#headPoints = 0
+    }
+    const round = this.#round
+    const end = Math.min(round.groups.length, round.next + maxChunks)
+    for (let g = round.next; g < end; g++) this.#writeChunk(...round.groups[g])
+    if (end === round.groups.length) this.#stmt.clearStagedUpTo.run(round.upToSeq)
+    this.#flushedTo = end
+  }
+
+  /** Writes every point waiting (round and head) into its chunk and empties `staged`. Call inside a transaction. */
   flush(): void {
-    if (this.#headPoints === 0) return
+    if (this.#round !== undefined)
+      for (let g = this.#round.next; g < this.#round.groups.length; g++)
+        this.#writeChunk(...this.#round.groups[g])
+    if (this.#round === undefined && this.#headPoints === 0) return
     for (const [id, minutes] of this.#head)
       for (const [minute, pairs] of minutes) this.#writeChunk(id, minute, pairs)
     this.#stmt.clearStaged.run()
-    this.#flushed = true
+    this.#flushedAll = true
   }
 
   /** Writes (offset, value) pairs into the chunk of one series and minute. */

@@ -23,6 +23,9 @@ import { SqliteMetrics } from './sqlite-metrics.ts'
 
 type Row = Record<string, unknown>
 
+/** Chunks written per transaction when staged metric points are folded in. */
+const METRIC_FLUSH_SLICE = 1_000
+
 /** The embedded store: one SQLite database (WAL) under the data dir. */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync
@@ -31,6 +34,7 @@ export class SqliteStore implements Store {
   #deadLetterSeq = 0
   /** raw points before this may have been deleted by retention: queries there read rollups */
   #rawSince = Number.NEGATIVE_INFINITY
+  #settling = false
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
@@ -161,7 +165,7 @@ export class SqliteStore implements Store {
           Date.now(),
         )
     })
-    this.#settleMetrics()
+    void this.#settleMetrics()
   }
 
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
@@ -265,16 +269,28 @@ export class SqliteStore implements Store {
 
   async writeMetrics(points: MetricPoint[]): Promise<void> {
     this.#transaction(() => this.#metrics.write(points))
-    this.#settleMetrics()
+    void this.#settleMetrics()
   }
 
-  /** Folds staged metric points into their chunks once enough have waited (see SqliteMetrics.write). */
-  #settleMetrics(): void {
-    if (!this.#metrics.shouldFlush) return
-    this.#transaction(() => {
-      this.#metrics.flush()
-      if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups()
-    })
+  /**
+   * Folds staged metric points into their chunks once enough have waited (see SqliteMetrics.write),
+   * a slice per transaction with requests let in between: a window close that writes a point to
+   * each of 20 000 series does not hold the thread for the whole of it.
+   */
+  async #settleMetrics(): Promise<void> {
+    if (this.#settling || !this.#metrics.shouldFlush) return
+    this.#settling = true
+    try {
+      while (this.#metrics.shouldFlush && this.#db.isOpen) {
+        this.#transaction(() => {
+          this.#metrics.flushSlice(METRIC_FLUSH_SLICE)
+          if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups()
+        })
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+    } finally {
+      this.#settling = false
+    }
   }
 
   async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
