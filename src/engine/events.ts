@@ -11,9 +11,60 @@ const MAX_TIME = 8.64e15
 export function parseTimestamp(value: unknown): number | undefined {
   if (typeof value === 'number')
     return Number.isFinite(value) && Math.abs(value) <= MAX_TIME ? Math.trunc(value) : undefined
-  if (typeof value !== 'string' || !RFC3339.test(value)) return undefined
+  if (typeof value !== 'string') return undefined
+  return parseUtcFast(value) ?? parseRfc3339(value)
+}
+
+/** Any RFC 3339 timestamp (the reference the fast path must agree with). */
+export function parseRfc3339(value: string): number | undefined {
+  if (!RFC3339.test(value)) return undefined
   const ms = Date.parse(value)
   return Number.isNaN(ms) ? undefined : ms
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+/** Two ASCII digits at `at` as a number, or -1. */
+function digits2(s: string, at: number): number {
+  const a = s.charCodeAt(at) - 48
+  const b = s.charCodeAt(at + 1) - 48
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1
+}
+
+/**
+ * The common shape `YYYY-MM-DDTHH:MM:SS[.fff]Z` read by character codes: no regular expression,
+ * no Date.parse. Anything else (offsets, other fractions, odd dates) is undefined here and goes
+ * the general way.
+ */
+function parseUtcFast(s: string): number | undefined {
+  const n = s.length
+  if ((n !== 20 && n !== 24) || s.charCodeAt(n - 1) !== 90 /* Z */) return undefined
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84) return undefined
+  if (s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return undefined
+  const century = digits2(s, 0)
+  const yy = digits2(s, 2)
+  const month = digits2(s, 5)
+  const day = digits2(s, 8)
+  const hour = digits2(s, 11)
+  const minute = digits2(s, 14)
+  const second = digits2(s, 17)
+  if ((century | yy | month | day | hour | minute | second) < 0) return undefined
+  const year = century * 100 + yy
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  if (month < 1 || month > 12 || day < 1 || day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]))
+    return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  let ms = 0
+  if (n === 24) {
+    if (s.charCodeAt(19) !== 46 /* . */) return undefined
+    const a = digits2(s, 20)
+    const c = s.charCodeAt(22) - 48
+    if (a < 0 || c < 0 || c > 9) return undefined
+    ms = a * 10 + c
+  }
+  // Date.UTC maps years 0-99 to 1900-1999: set the year separately there
+  if (year < 100) return undefined
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms)
 }
 
 /** Checks that no key anywhere below `value` can reach a prototype. */

@@ -101,10 +101,10 @@ test('lookup tables: JSON and CSV upload, list, row, delete; enrich sees updates
   await send(3)
   await send(1) // no longer in the table: dropped
   const sink = await eventually(async () => {
+    // processed (the counters) before written (the sink: its commits run beside processing)
+    const processed = (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.events_in === 4
     const records = await readTopic(server.runtime, 'clicks-enriched')
-    return (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.events_in === 4
-      ? records
-      : undefined
+    return processed && records.length >= 2 ? records : undefined
   })
   assert.deepEqual(
     sink.map((e) => e.data),

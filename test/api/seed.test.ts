@@ -89,9 +89,12 @@ test("the seed README's examples run unchanged, and a window later the count is 
   assert.equal(stats.events_in, sent)
   assert.equal(stats.results, 1)
 
-  // the result went to the sink topic and to the metrics store
-  const sink = [{ events: await readTopic(server.runtime, 'processed-events') }]
-  const records = sink.flatMap((b) => b.events)
+  // the result went to the sink topic and to the metrics store. Closed windows show while they are
+  // being written: wait until the result store has it (the sink is written before, the series with it)
+  await eventually(async () =>
+    (await server.runtime.store.queryResults(p.id, { limit: 10 })).length > 0 ? true : undefined,
+  )
+  const records = await readTopic(server.runtime, 'processed-events')
   assert.equal(records.length, 1)
   assert.deepEqual(records[0].data, {
     pipeline_id: p.id,

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
+import { Worker } from 'node:worker_threads'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
 import type {
   Checkpoint,
@@ -23,6 +24,8 @@ import { SqliteMetrics } from './sqlite-metrics.ts'
 
 type Row = Record<string, unknown>
 
+/** How often the WAL is folded back into the database file (by a worker thread). */
+const WAL_CHECKPOINT_MS = 1_000
 /** Chunks written per transaction when staged metric points are folded in. */
 const METRIC_FLUSH_SLICE = 1_000
 
@@ -35,11 +38,29 @@ export class SqliteStore implements Store {
   /** raw points before this may have been deleted by retention: queries there read rollups */
   #rawSince = Number.NEGATIVE_INFINITY
   #settling = false
+  #checkpointer: Worker | undefined
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
+    if (path !== ':memory:') {
+      // the WAL goes back into the database file from a worker thread, not inside our commits
+      db.exec('PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864')
+      this.#checkpointer = new Worker(new URL('./wal-checkpointer.ts', import.meta.url), {
+        workerData: { path, intervalMs: WAL_CHECKPOINT_MS },
+      })
+      // a checkpointer that fails hands the job back to our own commits
+      const fallBack = () => {
+        if (this.#db.isOpen) this.#db.exec('PRAGMA wal_autocheckpoint = 1000')
+      }
+      this.#checkpointer.on('message', (m: { error?: string }) => {
+        if (m.error) fallBack()
+      })
+      this.#checkpointer.on('error', fallBack)
+      // after the listeners: adding a message listener holds the process open again
+      this.#checkpointer.unref()
+    }
     const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
     if (version > SCHEMA_VERSION)
       throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
@@ -311,6 +332,13 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.#db.isOpen) return
     this.#transaction(() => this.#metrics.flush())
+    const checkpointer = this.#checkpointer
+    if (checkpointer) {
+      const exited = new Promise((resolve) => checkpointer.once('exit', resolve))
+      checkpointer.postMessage('close')
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2_000))])
+    }
+    // the last connection to close folds what is left of the WAL in
     this.#db.close()
   }
 }
