@@ -137,7 +137,7 @@ export class PaneWindows implements WindowStore {
       fired = true
     }
     if (!fired) return
-    for (const [paneStart, pane] of this.#panes) {
+    for (const paneStart of this.#panes.keys()) {
       if (lastWindowStart(paneStart, this.#slide) + this.#size <= watermark) {
         this.#panes.delete(paneStart)
         if (paneStart === this.#lastPaneStart) this.#lastPane = undefined
