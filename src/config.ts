@@ -111,7 +111,7 @@ const OPTIONS = {
     default: 1_000,
     min: 10,
     max: 3_600_000,
-    help: 'how often running pipelines save window state and offset',
+    help: 'how often running pipelines save window state and offset (at least 20× what one checkpoint takes)',
   },
   'metrics-retention-days': {
     env: 'DATAPULSE_METRICS_RETENTION_DAYS',

@@ -19,6 +19,11 @@ import {
 const SLICE_MS = 5
 /** Closed windows per store transaction when many close at once. */
 const COMMIT_SLICE = 250
+/**
+ * Checkpoints come at least this many times their own cost apart (≤ 5% of the time), so a state of
+ * millions of keys is not snapshotted every second whatever --checkpoint-interval-ms says.
+ */
+const CHECKPOINT_COST_FACTOR = 20
 /** Commits a runner may have queued before it waits for them. */
 const MAX_COMMITS_IN_FLIGHT = 4
 
@@ -75,6 +80,8 @@ export class PipelineRunner {
   #committing: Promise<void> = Promise.resolve()
   readonly #inFlight: CommitJob[] = []
   #commitFailure: Error | undefined
+  /** what the last checkpoint took (snapshot + commit), in ms */
+  #checkpointCostMs = 0
   #sinkProblem: string | undefined
 
   constructor(options: RunnerOptions) {
@@ -235,7 +242,9 @@ export class PipelineRunner {
     s.results += closed.length
     if (out.results.length > 0) this.#dirtySinceCheckpoint = true
     const now = this.#o.clock()
-    const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= this.#o.checkpointIntervalMs
+    // large window state checkpoints less often: its cost stays a small share of the time
+    const interval = Math.max(this.#o.checkpointIntervalMs, CHECKPOINT_COST_FACTOR * this.#checkpointCostMs)
+    const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= interval
     if (
       closed.length === 0 &&
       deadLetters.length === 0 &&
@@ -244,6 +253,7 @@ export class PipelineRunner {
       out.results.length === 0
     )
       return
+    const captureStarted = performance.now()
     const job: CommitJob = {
       results: out.results.slice(),
       records: out.records.slice(),
@@ -251,6 +261,7 @@ export class PipelineRunner {
       deadLetters,
       checkpoint: due ? this.#checkpointValue() : undefined,
     }
+    if (due) this.#checkpointCostMs = performance.now() - captureStarted
     if (due) {
       this.#lastCheckpoint = now
       this.#dirtySinceCheckpoint = false
@@ -285,6 +296,7 @@ export class PipelineRunner {
       await new Promise((resolve) => setImmediate(resolve))
     }
     const timer = this.#o.telemetry?.storeCommit.startTimer()
+    const started = performance.now()
     await this.#o.store.commit(this.id, {
       results: rest,
       deadLetters: job.deadLetters,
@@ -292,6 +304,8 @@ export class PipelineRunner {
       checkpoint: job.checkpoint,
     })
     timer?.()
+    // the snapshot (taken at capture) plus writing it
+    if (job.checkpoint) this.#checkpointCostMs += performance.now() - started
     if (job.checkpoint) await this.#checkpointed_(job.checkpoint, job.deadLetters.length > 0)
   }
 
