@@ -45,6 +45,9 @@ const ROLLUP_SQL = {
  * and minute, its points in a blob, see metric-chunk.ts) whose row also carries that minute's
  * rollup (count, sum, min, max, last); 1-hour rollups beside. Raw retention drops a chunk's
  * blob and keeps its rollup. Queries read the coarsest table their step and range allow.
+ *
+ * Writes go through `staged` (one row per request, durable at commit) and an in-memory head;
+ * `flushSlice` folds the head into chunks a slice per transaction, every read folds it all first.
  */
 export class SqliteMetrics {
   readonly #db: DatabaseSync
