@@ -3,14 +3,21 @@ import { Consumer, Producer, stringDeserializers, stringSerializers } from '@pla
 import { type KafkaBroker, kafkaUnavailableReason, startKafka } from '../../scripts/kafka.ts'
 
 /**
- * One real broker for a test file. Where java/mvn are missing it skips with the reason, except
- * under CI=true, where it fails.
+ * Why the Kafka tests cannot run here (java/mvn missing), as the message their skip prints; under
+ * CI=true that is a failure instead. Undefined when a broker can start.
  */
-export async function brokerFor(t: TestContext): Promise<KafkaBroker | undefined> {
+export function kafkaSkipReason(): string | undefined {
   const reason = kafkaUnavailableReason()
-  if (reason) {
-    if (process.env.CI === 'true') throw new Error(`Kafka tests cannot run: ${reason}`)
-    t.skip(`Kafka tests skipped: ${reason}`)
+  if (!reason) return undefined
+  if (process.env.CI === 'true') throw new Error(`Kafka tests cannot run: ${reason}`)
+  return `Kafka tests skipped: ${reason}`
+}
+
+/** One real broker for a test, or a skip with the reason (see kafkaSkipReason). */
+export async function brokerFor(t: TestContext): Promise<KafkaBroker | undefined> {
+  const skip = kafkaSkipReason()
+  if (skip) {
+    t.skip(skip)
     return undefined
   }
   return startKafka()

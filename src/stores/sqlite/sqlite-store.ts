@@ -44,23 +44,6 @@ export class SqliteStore implements Store {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
     const db = new DatabaseSync(path)
     db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;')
-    if (path !== ':memory:') {
-      // the WAL goes back into the database file from a worker thread, not inside our commits
-      db.exec('PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864')
-      this.#checkpointer = new Worker(new URL('./wal-checkpointer.ts', import.meta.url), {
-        workerData: { path, intervalMs: WAL_CHECKPOINT_MS },
-      })
-      // a checkpointer that fails hands the job back to our own commits
-      const fallBack = () => {
-        if (this.#db.isOpen) this.#db.exec('PRAGMA wal_autocheckpoint = 1000')
-      }
-      this.#checkpointer.on('message', (m: { error?: string }) => {
-        if (m.error) fallBack()
-      })
-      this.#checkpointer.on('error', fallBack)
-      // after the listeners: adding a message listener holds the process open again
-      this.#checkpointer.unref()
-    }
     const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
     if (version > SCHEMA_VERSION)
       throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
@@ -102,6 +85,27 @@ export class SqliteStore implements Store {
       lookupExists: db.prepare('SELECT 1 AS one FROM lookup_tables WHERE name = ?'),
     }
     this.#deadLetterSeq = ((this.#stmt.maxSeq.get() as Row).seq as number | null) ?? 0
+    if (path !== ':memory:') this.#checkpointer = this.#startCheckpointer(path)
+  }
+
+  /** The WAL goes back into the database file from a worker thread, not inside our commits. */
+  #startCheckpointer(path: string): Worker {
+    const db = this.#db
+    db.exec('PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864')
+    const worker = new Worker(new URL('./wal-checkpointer.ts', import.meta.url), {
+      workerData: { path, intervalMs: WAL_CHECKPOINT_MS },
+    })
+    // a checkpointer that fails hands the job back to our own commits
+    const fallBack = () => {
+      if (db.isOpen) db.exec('PRAGMA wal_autocheckpoint = 1000')
+    }
+    worker.on('message', (m: { error?: string }) => {
+      if (m.error) fallBack()
+    })
+    worker.on('error', fallBack)
+    // after the listeners: adding a message listener holds the process open again
+    worker.unref()
+    return worker
   }
 
   #transaction<T>(work: () => T): T {
@@ -309,6 +313,8 @@ export class SqliteStore implements Store {
         })
         await new Promise((resolve) => setImmediate(resolve))
       }
+    } catch {
+      // (a full disk, say) the points stay staged and waiting in memory: the next write tries again
     } finally {
       this.#settling = false
     }
@@ -336,7 +342,7 @@ export class SqliteStore implements Store {
     if (checkpointer) {
       const exited = new Promise((resolve) => checkpointer.once('exit', resolve))
       checkpointer.postMessage('close')
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2_000))])
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
     }
     // the last connection to close folds what is left of the WAL in
     this.#db.close()
