@@ -47,7 +47,14 @@ export function generateEvents(
 }
 
 /** Ingest request bodies: `batches` JSON bodies of `size` events each (no timestamps: server time). */
-export function ingestBodies(batches: number, size: number, keys: number, seed = 7): string[] {
+/** Ingest bodies: `batches` of `size` events over `keys` users; with `topic`, addressed to that topic. */
+export function ingestBodies(
+  batches: number,
+  size: number,
+  keys: number,
+  seed = 7,
+  topic?: string,
+): string[] {
   const random = seeded(seed)
   const bodies: string[] = []
   for (let b = 0; b < batches; b++) {
@@ -65,7 +72,7 @@ export function ingestBodies(batches: number, size: number, keys: number, seed =
         },
       })
     }
-    bodies.push(JSON.stringify({ events }))
+    bodies.push(JSON.stringify(topic === undefined ? { events } : { events, topic }))
   }
   return bodies
 }

@@ -78,10 +78,19 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
   const ceiling = await runLoad(`http://127.0.0.1:${barePort}/api/events/ingest`, seconds, CONNECTIONS, BATCH)
   await stop(bare)
 
-  // the HTTP path alone: the same server and load, no pipeline (parse, check, durable log append)
+  // the HTTP path alone: the same server and load, no pipeline (parse, check, durable log append);
+  // the bodies name the topic, as nothing else would store them
   const alone = await startDataPulse([])
   try {
-    const r = await runLoad(`${alone.base}/api/events/ingest`, seconds, CONNECTIONS, BATCH)
+    const r = await runLoad(
+      `${alone.base}/api/events/ingest`,
+      seconds,
+      CONNECTIONS,
+      BATCH,
+      0,
+      'events',
+      BENCH_PIPELINE.source_topic,
+    )
     rows.push({
       bench: `HTTP ingest alone, durable ack, ${BATCH}-event batches, ${CONNECTIONS} connections, no pipeline`,
       value: r.eventsPerSecond,

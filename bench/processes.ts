@@ -57,12 +57,14 @@ export function runLoad(
   batch: number,
   rate = 0,
   kind: 'events' | 'metrics' = 'events',
+  /** events addressed to this topic (no running pipeline needed for them to be stored) */
+  topic = '',
 ): Promise<LoadResult> {
   const script = new URL('./load.ts', import.meta.url).pathname
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [script, url, String(seconds), String(connections), String(batch), String(rate), kind],
+      [script, url, String(seconds), String(connections), String(batch), String(rate), kind, topic],
       { maxBuffer: 1 << 20 },
       (err, stdout) => {
         if (err) reject(err)

@@ -57,6 +57,8 @@ class Topic {
   /** appended-at of the write in progress (it becomes readable later), or undefined */
   #inFlightAt: number | undefined
   readonly listeners = new Set<() => void>()
+  /** where each open reader will read next: cached batches all of them have passed are dropped */
+  readonly readers = new Set<{ readonly next: number }>()
 
   constructor(name: string, dir: string, options: EmbeddedLogOptions) {
     this.name = name
@@ -171,11 +173,24 @@ class Topic {
     this.#flushing = false
   }
 
+  /**
+   * Keeps a batch parsed for the readers that have yet to read it. Only while one has: events that
+   * outlive a few young-generation collections are copied into the old generation, which costs more
+   * than the parse they save, so a caught-up reader takes them at once and they go.
+   */
   #remember(offset: number, events: Event[]): void {
+    if (this.readers.size === 0) return
     this.#cache.set(offset, events)
     this.#cachedEvents += events.length
+    this.trimCache()
+  }
+
+  /** Drops cached batches every reader has passed, and the oldest past the size budget. */
+  trimCache(): void {
+    let lowest = Number.POSITIVE_INFINITY
+    for (const r of this.readers) if (r.next < lowest) lowest = r.next
     for (const [key, cached] of this.#cache) {
-      if (this.#cachedEvents <= this.#o.cacheEvents || key === offset) break
+      if (key + cached.length > lowest && this.#cachedEvents <= this.#o.cacheEvents) break
       this.#cache.delete(key)
       this.#cachedEvents -= cached.length
     }
@@ -261,7 +276,16 @@ class EmbeddedReader implements LogReader {
     this.initial = { '0': start }
     const listener = () => this.#waiting.wake()
     topic.listeners.add(listener)
-    this.#unsubscribe = () => topic.listeners.delete(listener)
+    topic.readers.add(this)
+    this.#unsubscribe = () => {
+      topic.listeners.delete(listener)
+      topic.readers.delete(this)
+      topic.trimCache()
+    }
+  }
+
+  get next(): number {
+    return this.#next
   }
 
   async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
@@ -276,7 +300,10 @@ class EmbeddedReader implements LogReader {
       next: b.offset + b.events.length,
       invalid: [],
     }))
-    if (out.length > 0) this.#next = out[out.length - 1].next
+    if (out.length > 0) {
+      this.#next = out[out.length - 1].next
+      this.#topic.trimCache()
+    }
     return out
   }
 
