@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync } from 'node:fs'
+import { constants, mkdirSync, readdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { resultEvent } from '../engine/result-shape.ts'
@@ -116,7 +116,11 @@ class Topic {
       this.#segments.push(new Segment(join(this.#dir, segmentName(active.end)), active.end))
     }
     if (this.#fh === undefined) {
-      this.#fh = await open(this.#active.path, 'a')
+      // durable appends: each write returns once its data (and the file size) is on disk, one
+      // system call per group instead of a write and then an fdatasync
+      const { O_WRONLY, O_APPEND, O_CREAT, O_DSYNC } = constants
+      const flags = O_WRONLY | O_APPEND | O_CREAT | (this.#o.fsync === 'off' ? 0 : O_DSYNC)
+      this.#fh = await open(this.#active.path, flags, 0o644)
       this.#active.size = (await this.#fh.stat()).size
     }
     return this.#fh
@@ -129,11 +133,17 @@ class Topic {
       this.#inFlightAt = appendedAt
       let offset = this.end
       const buffers: Buffer[] = []
+      const lengths: number[] = []
       for (const p of group) {
         const payload: RecordPayload = p.raw
           ? { kind: 'request', request: p.raw }
           : { kind: 'events', json: JSON.stringify(p.events) }
-        buffers.push(encodeRecord({ offset, appendedAt, count: p.events.length }, payload))
+        let length = 0
+        for (const part of encodeRecord({ offset, appendedAt, count: p.events.length }, payload)) {
+          buffers.push(part)
+          length += part.length
+        }
+        lengths.push(length)
         offset += p.events.length
       }
       let segment: Segment | undefined
@@ -147,7 +157,6 @@ class Topic {
         // a full disk can end a write short without an error: that is a failure too
         if (bytesWritten !== total)
           throw Object.assign(new Error(`short write: ${bytesWritten} of ${total} bytes`), { code: 'ENOSPC' })
-        if (this.#o.fsync !== 'off') await fh.datasync()
       } catch (err) {
         // leave no partial record behind; the appends fail and nothing is acknowledged
         if (segment) await this.#fh?.truncate(startSize).catch(() => undefined)
@@ -160,10 +169,10 @@ class Topic {
       let first = this.end
       for (let i = 0; i < group.length; i++) {
         const count = group[i].events.length
-        segment.index(first, count, pos, buffers[i].length, appendedAt)
+        segment.index(first, count, pos, lengths[i], appendedAt)
         this.#remember(first, group[i].events)
         group[i].resolve({ topic: this.name, offset: first, count })
-        pos += buffers[i].length
+        pos += lengths[i]
         first += count
       }
       segment.size = pos

@@ -32,36 +32,40 @@ export interface RawRequest {
 
 export type RecordPayload = { kind: 'events'; json: string } | { kind: 'request'; request: RawRequest }
 
-export function encodeRecord(meta: RecordMeta, payload: RecordPayload): Buffer {
-  let payloadBytes: number
-  let prefixBytes = 0
-  if (payload.kind === 'events') payloadBytes = Buffer.byteLength(payload.json)
-  else {
-    prefixBytes = Buffer.byteLength(payload.request.idPrefix)
-    payloadBytes = 2 + prefixBytes + 16 + payload.request.body.length
+/**
+ * The record's bytes, in parts to write one after the other: a request's body is not copied, its
+ * header is written before it (the checksum runs over both).
+ */
+export function encodeRecord(meta: RecordMeta, payload: RecordPayload): Buffer[] {
+  const head = (payloadHeadBytes: number, payloadBytes: number) => {
+    const bodyLength = META_BYTES + payloadBytes
+    const out = Buffer.allocUnsafe(FRAME_BYTES + META_BYTES + payloadHeadBytes)
+    out.writeUInt32BE(bodyLength, 0)
+    out.writeDoubleBE(meta.offset, 8)
+    out.writeDoubleBE(meta.appendedAt, 16)
+    out.writeUInt32BE(meta.count, 24)
+    out.writeUInt8(payload.kind === 'events' ? 0 : 1, 28)
+    return out
   }
-  const bodyLength = META_BYTES + payloadBytes
-  const out = Buffer.allocUnsafe(FRAME_BYTES + bodyLength)
-  out.writeUInt32BE(bodyLength, 0)
-  out.writeDoubleBE(meta.offset, 8)
-  out.writeDoubleBE(meta.appendedAt, 16)
-  out.writeUInt32BE(meta.count, 24)
-  let pos = FRAME_BYTES + META_BYTES
   if (payload.kind === 'events') {
-    out.writeUInt8(0, 28)
-    out.write(payload.json, pos, 'utf8')
-  } else {
-    const r = payload.request
-    out.writeUInt8(1, 28)
-    out.writeUInt16BE(prefixBytes, pos)
-    out.write(r.idPrefix, pos + 2, 'utf8')
-    pos += 2 + prefixBytes
-    out.writeDoubleBE(r.idStart, pos)
-    out.writeDoubleBE(r.now, pos + 8)
-    r.body.copy(out, pos + 16)
+    const payloadBytes = Buffer.byteLength(payload.json)
+    const out = head(payloadBytes, payloadBytes)
+    out.write(payload.json, FRAME_BYTES + META_BYTES, 'utf8')
+    out.writeUInt32BE(crc32(out.subarray(FRAME_BYTES)), 4)
+    return [out]
   }
-  out.writeUInt32BE(crc32(out.subarray(FRAME_BYTES)), 4)
-  return out
+  const r = payload.request
+  const prefixBytes = Buffer.byteLength(r.idPrefix)
+  const own = 2 + prefixBytes + 16
+  const out = head(own, own + r.body.length)
+  let pos = FRAME_BYTES + META_BYTES
+  out.writeUInt16BE(prefixBytes, pos)
+  out.write(r.idPrefix, pos + 2, 'utf8')
+  pos += 2 + prefixBytes
+  out.writeDoubleBE(r.idStart, pos)
+  out.writeDoubleBE(r.now, pos + 8)
+  out.writeUInt32BE(crc32(r.body, crc32(out.subarray(FRAME_BYTES))), 4)
+  return [out, r.body]
 }
 
 export type Scanned =
