@@ -190,3 +190,34 @@ test('a request stored as it arrived reads back as exactly the events it was nor
   )
   await again.close()
 })
+
+test('parsed events are kept only until every open reader has read them (none without readers)', async (t) => {
+  const log = open(tempDir(t))
+  const readAll = async (reader: Awaited<ReturnType<EmbeddedLog['openReader']>>) =>
+    (await reader.read(1_000, 0)).flatMap((b) => b.events ?? [])
+
+  // nobody reads the topic yet: nothing is kept, a later reader gets the events from disk
+  const unread = events(0, 3)
+  await log.append('c', unread)
+  const late = await log.openReader({ topic: 'c', group: 'g1', startFrom: 'earliest' })
+  const fromDisk = await readAll(late)
+  assert.deepEqual(fromDisk, unread)
+  assert.notEqual(fromDisk[0], unread[0], 'read back from disk, not the appended objects')
+
+  // two readers: the appended objects stay until the slower one has them too
+  const slow = await log.openReader({ topic: 'c', group: 'g2', startFrom: 'latest' })
+  const kept = events(3, 2)
+  await log.append('c', kept)
+  const first = await readAll(late)
+  assert.equal(first[0], kept[0], 'a caught-up reader takes the appended objects')
+  const second = await readAll(slow)
+  assert.equal(second[0], kept[0], 'kept for the reader that had not read them')
+
+  // both have passed them: a new reader from the start reads them from disk
+  const again = await log.openReader({ topic: 'c', group: 'g3', startFrom: 'earliest' })
+  const replayed = await readAll(again)
+  assert.deepEqual(replayed, [...unread, ...kept])
+  assert.notEqual(replayed[3], kept[0], 'dropped once every reader had passed them')
+  for (const r of [late, slow, again]) await r.close()
+  await log.close()
+})
