@@ -1,3 +1,7 @@
+import { constants } from 'node:fs'
+import { open, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { BenchRow } from './engine.ts'
 import { freePort, runLoad, startDataPulse, startProcess, stop } from './processes.ts'
 
@@ -39,6 +43,30 @@ export async function probeTrivial(base: string, seconds: number): Promise<numbe
     await (await fetch(`${base}/`)).text()
     out.push(performance.now() - t0)
     await new Promise((r) => setTimeout(r, 20))
+  }
+  return out.sort((a, b) => a - b)
+}
+
+/**
+ * The disk's part in any durable acknowledgement: one request-sized (56 KB) O_DSYNC write at a
+ * time into the temp dir (the server's data dir is there too), every 20 ms, under the same load.
+ */
+export async function probeDisk(seconds: number): Promise<number[]> {
+  const path = join(tmpdir(), `datapulse-disk-probe-${process.pid}`)
+  const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_DSYNC, 0o600)
+  const bytes = Buffer.alloc(56 * 1024, 'x')
+  const out: number[] = []
+  try {
+    const deadline = Date.now() + seconds * 1000
+    for (let position = 0; Date.now() < deadline; position += bytes.length) {
+      const t0 = performance.now()
+      await fh.write(bytes, 0, bytes.length, position)
+      out.push(performance.now() - t0)
+      await new Promise((r) => setTimeout(r, 20))
+    }
+  } finally {
+    await fh.close()
+    await rm(path, { force: true })
   }
   return out.sort((a, b) => a - b)
 }
@@ -120,10 +148,11 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
     // let the pipeline catch up, then measure latency at half of the peak
     await new Promise((r) => setTimeout(r, 2_000))
     const half = (peak.requests / seconds / 2) | 0
-    const [load, probes, floor] = await Promise.all([
+    const [load, probes, floor, disk] = await Promise.all([
       runLoad(`${base}/api/events/ingest`, seconds, CONNECTIONS, BATCH, half),
       probeLatency(base, id, seconds - 1),
       probeTrivial(base, seconds - 1),
+      probeDisk(seconds - 1),
     ])
     const at = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))]
     const pct = (q: number) => at(probes, q)
@@ -143,6 +172,12 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
       ceilingName: 'GET / p99, same server, same load',
       target: '< 20 ms',
       ok: pct(0.99) < 20,
+    })
+    rows.push({
+      bench: `durable 56 KB write (O_DSYNC) on the same disk under the same load, p99 (${disk.length} writes; p50 ${at(disk, 0.5).toFixed(1)} ms)`,
+      value: at(disk, 0.99),
+      unit: 'ms',
+      target: '',
     })
     const statuses = JSON.stringify(peak.statuses)
     if (Object.keys(peak.statuses).some((s) => s !== '200'))

@@ -122,6 +122,16 @@ class Topic {
       const flags = O_WRONLY | O_APPEND | O_CREAT | (this.#o.fsync === 'off' ? 0 : O_DSYNC)
       this.#fh = await open(this.#active.path, flags, 0o644)
       this.#active.size = (await this.#fh.stat()).size
+      // a new file's name lives in the directory: make it durable too, or a power cut could lose
+      // the whole segment with what was acknowledged in it
+      if (this.#active.size === 0 && this.#o.fsync !== 'off') {
+        const dir = await open(this.#dir, 'r')
+        try {
+          await dir.sync()
+        } finally {
+          await dir.close()
+        }
+      }
     }
     return this.#fh
   }
