@@ -39,7 +39,7 @@ const OPTIONS = {
     kind: 'enum',
     values: ['batch', 'always', 'off'],
     default: 'batch',
-    help: 'log durability: batch = group commit, always = one fsync per request, off = none',
+    help: 'log durability: batch = group commit (one synced write per group), always = one synced write per request, off = none',
   },
   'log-segment-bytes': {
     env: 'DATAPULSE_LOG_SEGMENT_BYTES',

@@ -23,7 +23,7 @@ export type FsyncPolicy = 'always' | 'batch' | 'off'
 
 export interface EmbeddedLogOptions {
   dir: string
-  /** batch: concurrent appends share one fdatasync (group commit); always: one per append; off: none */
+  /** batch: appends that arrive during a durable write share the next one (group commit); always: one write per append; off: the OS decides */
   fsync: FsyncPolicy
   /** recent events kept parsed in memory per topic, so caught-up readers never touch the disk */
   cacheEvents: number
