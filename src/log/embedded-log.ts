@@ -41,6 +41,9 @@ interface Pending {
   reject: (err: Error) => void
 }
 
+/** Synchronised writes, where the platform has them (Linux, macOS); elsewhere a write and then an fdatasync. */
+const O_DSYNC: number | undefined = constants.O_DSYNC
+
 /** One topic: its segments, group commit of appends, and a cache of the newest batches. */
 class Topic {
   readonly name: string
@@ -117,9 +120,9 @@ class Topic {
     }
     if (this.#fh === undefined) {
       // durable appends: each write returns once its data (and the file size) is on disk, one
-      // system call per group instead of a write and then an fdatasync
-      const { O_WRONLY, O_APPEND, O_CREAT, O_DSYNC } = constants
-      const flags = O_WRONLY | O_APPEND | O_CREAT | (this.#o.fsync === 'off' ? 0 : O_DSYNC)
+      // system call per group instead of a write and then an fdatasync (where there is no O_DSYNC)
+      const { O_WRONLY, O_APPEND, O_CREAT } = constants
+      const flags = O_WRONLY | O_APPEND | O_CREAT | (this.#o.fsync === 'off' ? 0 : (O_DSYNC ?? 0))
       this.#fh = await open(this.#active.path, flags, 0o644)
       this.#active.size = (await this.#fh.stat()).size
       // a new file's name lives in the directory: make it durable too, or a power cut could lose
@@ -167,6 +170,7 @@ class Topic {
         // a full disk can end a write short without an error: that is a failure too
         if (bytesWritten !== total)
           throw Object.assign(new Error(`short write: ${bytesWritten} of ${total} bytes`), { code: 'ENOSPC' })
+        if (O_DSYNC === undefined && this.#o.fsync !== 'off') await fh.datasync()
       } catch (err) {
         // leave no partial record behind; the appends fail and nothing is acknowledged
         if (segment) await this.#fh?.truncate(startSize).catch(() => undefined)
