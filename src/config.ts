@@ -71,7 +71,7 @@ const OPTIONS = {
     default: 200_000,
     min: 0,
     max: 100_000_000,
-    help: 'newest events per topic kept parsed in memory for pipelines that are caught up',
+    help: 'most events per topic kept parsed in memory for the pipelines that have yet to read them',
   },
   'max-keys-per-window': {
     env: 'DATAPULSE_MAX_KEYS_PER_WINDOW',
