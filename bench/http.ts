@@ -34,6 +34,11 @@ export async function json(
   return { status: res.status, body: await res.json() }
 }
 
+/** The value at quantile `q` of an ascending list. */
+export function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+}
+
 /** The floor for any latency here: `GET /` (no work at all) one at a time on the same server under the same load. */
 export async function probeTrivial(base: string, seconds: number): Promise<number[]> {
   const out: number[] = []
@@ -154,13 +159,12 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
       probeTrivial(base, seconds - 1),
       probeDisk(seconds - 1),
     ])
-    const at = (list: number[], q: number) => list[Math.min(list.length - 1, Math.floor(q * list.length))]
-    const pct = (q: number) => at(probes, q)
+    const pct = (q: number) => percentile(probes, q)
     rows.push({
       bench: `ingest → open-window result visible, p50 (at ${(load.eventsPerSecond / 1e6).toFixed(2)}M events/s, half of peak)`,
       value: pct(0.5),
       unit: 'ms',
-      ceiling: at(floor, 0.5),
+      ceiling: percentile(floor, 0.5),
       ceilingName: 'GET / p50, same server, same load',
       target: '',
     })
@@ -168,14 +172,14 @@ export async function httpBenches(quick: boolean): Promise<BenchRow[]> {
       bench: `ingest → open-window result visible, p99 (${probes.length} probes)`,
       value: pct(0.99),
       unit: 'ms',
-      ceiling: at(floor, 0.99),
+      ceiling: percentile(floor, 0.99),
       ceilingName: 'GET / p99, same server, same load',
       target: '< 20 ms',
       ok: pct(0.99) < 20,
     })
     rows.push({
-      bench: `durable 56 KB write (O_DSYNC) on the same disk under the same load, p99 (${disk.length} writes; p50 ${at(disk, 0.5).toFixed(1)} ms)`,
-      value: at(disk, 0.99),
+      bench: `durable 56 KB write (O_DSYNC) on the same disk under the same load, p99 (${disk.length} writes; p50 ${percentile(disk, 0.5).toFixed(1)} ms)`,
+      value: percentile(disk, 0.99),
       unit: 'ms',
       target: '',
     })

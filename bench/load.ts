@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'node:http'
 import { ingestBodies, metricBodies } from './generate.ts'
+import { percentile } from './http.ts'
 
 const [url, secondsArg, connectionsArg, batchArg, rateArg, kind, topic] = process.argv.slice(2)
 const seconds = Number(secondsArg)
@@ -70,7 +71,7 @@ async function worker(id: number): Promise<void> {
 await Promise.all(Array.from({ length: connections }, (_, i) => worker(i)))
 const elapsed = (performance.now() - started) / 1000
 latencies.sort((a, b) => a - b)
-const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
+const pct = (q: number) => percentile(latencies, q) ?? 0
 process.stdout.write(
   `${JSON.stringify({ requests, events, eventsPerSecond: events / elapsed, mbPerSecond: bytes / elapsed / 2 ** 20, statuses, p50: pct(0.5), p99: pct(0.99) })}\n`,
 )

@@ -1,4 +1,4 @@
-import { BATCH, BENCH_PIPELINE, CONNECTIONS, json, probeLatency } from './http.ts'
+import { BATCH, BENCH_PIPELINE, CONNECTIONS, json, percentile, probeLatency } from './http.ts'
 import { runLoad, startDataPulse } from './processes.ts'
 
 const SLICE_SECONDS = 30
@@ -26,7 +26,7 @@ export async function soak(seconds: number): Promise<boolean> {
         probeLatency(base, id, SLICE_SECONDS - 2),
       ])
       const stats = (await json(`${base}/api/stats`)).body as { memory: { rss_bytes: number } }
-      const visible = probes[Math.min(probes.length - 1, Math.floor(probes.length * 0.99))] ?? Number.NaN
+      const visible = percentile(probes, 0.99) ?? Number.NaN
       const sample = { rss: stats.memory.rss_bytes / 2 ** 20, p99: load.p99, visible }
       samples.push(sample)
       const refused = Object.entries(load.statuses)

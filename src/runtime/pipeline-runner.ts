@@ -261,8 +261,8 @@ export class PipelineRunner {
       deadLetters,
       checkpoint: due ? this.#checkpointValue() : undefined,
     }
-    if (due) this.#checkpointCostMs = performance.now() - captureStarted
     if (due) {
+      this.#checkpointCostMs = performance.now() - captureStarted
       this.#lastCheckpoint = now
       this.#dirtySinceCheckpoint = false
     }
@@ -304,9 +304,11 @@ export class PipelineRunner {
       checkpoint: job.checkpoint,
     })
     timer?.()
-    // the snapshot (taken at capture) plus writing it
-    if (job.checkpoint) this.#checkpointCostMs += performance.now() - started
-    if (job.checkpoint) await this.#checkpointed_(job.checkpoint, job.deadLetters.length > 0)
+    if (job.checkpoint) {
+      // the snapshot (taken at capture) plus writing it
+      this.#checkpointCostMs += performance.now() - started
+      await this.#checkpointed_(job.checkpoint, job.deadLetters.length > 0)
+    }
   }
 
   /** Closed windows handed to the committer and not yet in the store (readers show them too). */
