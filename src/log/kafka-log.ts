@@ -84,6 +84,9 @@ export class KafkaLog implements EventLog {
       ...this.connection('producer'),
       serializers: stringSerializers,
       acks: -1,
+      // the broker drops a batch the client sends again after a lost answer: a retry never
+      // writes an event twice (the events of one acknowledged request are counted once)
+      idempotent: true,
       retries: 3,
     })
     this.#admin = new Admin({ ...this.connection('admin'), retries: 3 })

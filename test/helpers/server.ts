@@ -64,17 +64,21 @@ export async function startServer(
   return { url, runtime, config, close, call }
 }
 
-/** Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`. */
+/**
+ * Polls `check` until it returns a value (not undefined), or fails after `timeoutMs`; `what` may
+ * be a function, to say in the failure what was last seen.
+ */
 export async function eventually<T>(
   check: () => Promise<T | undefined>,
   timeoutMs = 5_000,
-  what = 'condition',
+  what: string | (() => string) = 'condition',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
     if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise((r) => setTimeout(r, 25))
   }
 }

@@ -185,13 +185,18 @@ describe('Kafka source and sink topics on a real broker', () => {
       )
       acked += r.body.accepted
     }
+    let seen: unknown
     const counted = await eventually(
       async () => {
         const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body.windows
+        seen = {
+          count: w[0]?.results.count,
+          stats: (await server.call('GET', `/api/pipelines/${p.id}`)).body.stats,
+        }
         return w[0]?.results.count === acked ? w[0].results.count : undefined
       },
       60_000,
-      `all ${acked} acknowledged events counted`,
+      () => `all ${acked} acknowledged events counted (last seen: ${JSON.stringify(seen)})`,
     )
     assert.equal(counted, 800)
     assert.equal((await server.call('GET', `/api/pipelines/${p.id}`)).body.stats.condition, 'ok')
