@@ -2,8 +2,9 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { clientErrorHandler, frameworkErrors, routeNotFound } from './api/framework-errors.ts'
 import { rememberRawBody } from './api/raw-body.ts'
-import { errorHandler, sendError } from './api/reply.ts'
+import { errorHandler } from './api/reply.ts'
 import { eventRoutes } from './api/routes/events.ts'
 import { healthRoutes } from './api/routes/health.ts'
 import { lookupRoutes } from './api/routes/lookups.ts'
@@ -14,7 +15,6 @@ import { uiRoutes } from './api/routes/ui.ts'
 import { ErrorBody } from './api/schemas/common.ts'
 import type { Server } from './api/server-type.ts'
 import type { Config } from './config.ts'
-import { AppError } from './errors.ts'
 import type { Logger } from './logger.ts'
 import { Runtime } from './runtime/runtime.ts'
 import { VERSION } from './version.ts'
@@ -44,7 +44,12 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // ids and table names are checked by their schemas (a 400 naming the field), up to this length
+    routerOptions: { maxParamLength: 1_024 },
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  const notFound = routeNotFound(app)
 
   app.addHook('onClose', async () => runtime.close())
   // plain JSON.parse: every handler checks keys itself and reports '__proto__' with its path
@@ -60,9 +65,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   })
 
   app.setErrorHandler(errorHandler)
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  )
+  app.setNotFoundHandler(notFound)
   app.addSchema(ErrorBody)
 
   await app.register(swagger, {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { isTopicName, TOPIC_RULE } from './engine/pipeline-spec.ts'
 import type { KafkaSettings } from './log/kafka-log.ts'
 
 /** Every setting: an environment variable, a matching flag, a default and its bounds. One source. */
@@ -72,6 +73,12 @@ const OPTIONS = {
     min: 0,
     max: 100_000_000,
     help: 'most events per topic kept parsed in memory for the pipelines that have yet to read them',
+  },
+  'default-topic': {
+    env: 'DATAPULSE_DEFAULT_TOPIC',
+    kind: 'string',
+    default: 'events',
+    help: 'where an ingest without "topic" goes while no pipeline is running (so no acknowledged event is stored nowhere)',
   },
   'max-keys-per-window': {
     env: 'DATAPULSE_MAX_KEYS_PER_WINDOW',
@@ -199,6 +206,7 @@ export interface Config {
   logRetentionHours: number
   logRetentionBytes: number
   logCacheEvents: number
+  defaultTopic: string
   maxKeysPerWindow: number
   maxWindowsPerEvent: number
   maxLag: number
@@ -251,6 +259,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     out[camel(name)] = value
   }
+  if (!isTopicName(out.defaultTopic))
+    throw new ConfigError(`--default-topic ${TOPIC_RULE}, got '${out.defaultTopic}'`)
   if (out.databaseUrl !== '')
     throw new ConfigError(
       'DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)',

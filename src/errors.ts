@@ -3,11 +3,16 @@ import type { Issue } from './engine/types.ts'
 /** The closed list of error codes the API answers with, and their HTTP status. */
 export const ErrorCodes = {
   validation_error: { status: 400, retryable: false },
+  unauthorized: { status: 401, retryable: false },
+  forbidden: { status: 403, retryable: false },
   not_found: { status: 404, retryable: false },
   method_not_allowed: { status: 405, retryable: false },
+  request_timeout: { status: 408, retryable: true },
   conflict: { status: 409, retryable: false },
   payload_too_large: { status: 413, retryable: false },
+  uri_too_long: { status: 414, retryable: false },
   unsupported_media_type: { status: 415, retryable: false },
+  headers_too_large: { status: 431, retryable: false },
   overloaded: { status: 429, retryable: true },
   unavailable: { status: 503, retryable: true },
   internal_error: { status: 500, retryable: true },

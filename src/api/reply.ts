@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { parseTimestamp } from '../engine/events.ts'
 import type { Issue } from '../engine/types.ts'
 import { AppError, type Outcome } from '../errors.ts'
 
@@ -65,10 +66,8 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
   return sendError(reply, error)
 }
 
-/** Parses a query time (RFC 3339 or epoch ms). */
+/** Parses a query time (RFC 3339 or epoch ms, in the range events may have); null when it is not one. */
 export function queryTime(raw: string | undefined): number | undefined | null {
   if (raw === undefined) return undefined
-  if (/^-?\d+$/.test(raw)) return Number(raw)
-  const ms = Date.parse(raw)
-  return Number.isNaN(ms) ? null : ms
+  return parseTimestamp(/^\d{1,16}$/.test(raw) ? Number(raw) : raw) ?? null
 }

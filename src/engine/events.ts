@@ -4,25 +4,44 @@ import { type Event, type Issue, isPlainObject } from './types.ts'
 
 export const MAX_NAME_LENGTH = 256
 const EVENT_FIELDS = new Set(['event_type', 'source', 'data', 'timestamp', 'id'])
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
-const MAX_TIME = 8.64e15
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/
+/** Event times the engine takes: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z. Every time computed from them (window ends, session ends, watermarks) stays far inside what a Date can hold. */
+export const MIN_TIME = 0
+export const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+export const TIME_RULE =
+  'must be an RFC 3339 timestamp or epoch milliseconds, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z'
 
-/** Reads an input timestamp (RFC 3339 string or epoch milliseconds) as epoch milliseconds. */
-export function parseTimestamp(value: unknown): number | undefined {
-  if (typeof value === 'number')
-    return Number.isFinite(value) && Math.abs(value) <= MAX_TIME ? Math.trunc(value) : undefined
-  if (typeof value !== 'string') return undefined
-  return parseUtcFast(value) ?? parseRfc3339(value)
+function inRange(ms: number): number | undefined {
+  return ms >= MIN_TIME && ms <= MAX_TIME ? ms : undefined
 }
 
-/** Any RFC 3339 timestamp (the reference the fast path must agree with). */
+/** Reads an input timestamp (RFC 3339 string or epoch milliseconds) as epoch milliseconds; undefined when invalid or out of range. */
+export function parseTimestamp(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? inRange(Math.trunc(value)) : undefined
+  if (typeof value !== 'string') return undefined
+  const ms = parseUtcFast(value) ?? parseRfc3339(value)
+  return ms === undefined ? undefined : inRange(ms)
+}
+
+/** Any RFC 3339 timestamp, calendar checked (no 30 February, no 24:00), as epoch ms (the reference the fast path must agree with). */
 export function parseRfc3339(value: string): number | undefined {
-  if (!RFC3339.test(value)) return undefined
+  const m = RFC3339.exec(value)
+  if (m === null) return undefined
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]))
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined
+  if (hour > 23 || minute > 59 || second > 59) return undefined
+  if (m[8] !== undefined && (Number(m[8]) > 23 || Number(m[9]) > 59)) return undefined
   const ms = Date.parse(value)
   return Number.isNaN(ms) ? undefined : ms
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+function daysIn(year: number, month: number): number {
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  return month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]
+}
 
 /** Two ASCII digits at `at` as a number, or -1. */
 function digits2(s: string, at: number): number {
@@ -50,9 +69,7 @@ function parseUtcFast(s: string): number | undefined {
   const second = digits2(s, 17)
   if ((century | yy | month | day | hour | minute | second) < 0) return undefined
   const year = century * 100 + yy
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
-  if (month < 1 || month > 12 || day < 1 || day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1]))
-    return undefined
+  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) return undefined
   if (hour > 23 || minute > 59 || second > 59) return undefined
   let ms = 0
   if (n === 24) {
@@ -133,8 +150,7 @@ export function normalizeEvents(
     let ts = now
     if (timestamp !== undefined && timestamp !== null) {
       const parsed = parseTimestamp(timestamp)
-      if (parsed === undefined)
-        issues.push({ path: at('timestamp'), message: 'must be an RFC 3339 timestamp or epoch milliseconds' })
+      if (parsed === undefined) issues.push({ path: at('timestamp'), message: TIME_RULE })
       else ts = parsed
     }
     if (

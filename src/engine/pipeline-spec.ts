@@ -32,20 +32,38 @@ export const PIPELINE_FIELDS = [
 ] as const
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
-/** Kafka's legal topic names, so the same names work on the embedded log and on Kafka. */
-export const TOPIC_PATTERN = /^[A-Za-z0-9._-]{1,249}$/
+/** Kafka's legal topic names (not `.` or `..`), so the same names work on the embedded log and on Kafka. */
+export const TOPIC_PATTERN = /^(?!\.\.?$)[A-Za-z0-9._-]{1,249}$/
+export const TOPIC_RULE = 'must be a topic name: 1 to 249 of letters, digits, . _ - (not . or ..)'
+
+export function isTopicName(value: unknown): value is string {
+  return typeof value === 'string' && TOPIC_PATTERN.test(value)
+}
 const MAX_STAGES = 64
 const TRANSFORMATIONS = ['filter', 'map', 'enrich', 'aggregate']
 
 export function checkTopic(value: unknown, path: string, issues: Issues): string | undefined {
-  if (typeof value !== 'string' || !TOPIC_PATTERN.test(value) || value === '.' || value === '..') {
-    issues.add(path, 'must be a topic name: 1 to 249 of letters, digits, . _ -')
+  if (!isTopicName(value)) {
+    issues.add(path, TOPIC_RULE)
     return undefined
   }
   return value
 }
 
+/** One transformation; a stage that does not parse always leaves an issue, so nothing is dropped silently. */
 function parseStage(
+  value: unknown,
+  path: string,
+  issues: Issues,
+  limits: AggregateLimits,
+): Stage | undefined {
+  const before = issues.list.length
+  const stage = parseStageKind(value, path, issues, limits)
+  if (stage === undefined && issues.list.length === before) issues.add(path, 'is not a valid transformation')
+  return stage
+}
+
+function parseStageKind(
   value: unknown,
   path: string,
   issues: Issues,

@@ -1,6 +1,7 @@
 import { constants, mkdirSync, readdirSync } from 'node:fs'
 import { type FileHandle, open } from 'node:fs/promises'
 import { join } from 'node:path'
+import { isTopicName } from '../engine/pipeline-spec.ts'
 import { resultEvent } from '../engine/result-shape.ts'
 import type { Event } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
@@ -358,13 +359,15 @@ export class EmbeddedLog implements EventLog {
     this.#options = options
     mkdirSync(options.dir, { recursive: true })
     for (const entry of readdirSync(options.dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) this.#topic(entry.name)
+      if (entry.isDirectory() && isTopicName(entry.name)) this.#topic(entry.name)
     }
   }
 
   #topic(name: string): Topic {
     let topic = this.#topics.get(name)
     if (topic === undefined) {
+      // a name is a folder under the log: never `.`, `..` or a path (the API checks first; this is the last line)
+      if (!isTopicName(name)) throw new Error(`'${name}' is not a topic name`)
       topic = new Topic(name, join(this.#options.dir, name), this.#options)
       this.#topics.set(name, topic)
     }

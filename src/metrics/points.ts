@@ -1,5 +1,5 @@
 import { pointer } from '../engine/check.ts'
-import { parseTimestamp } from '../engine/events.ts'
+import { parseTimestamp, TIME_RULE } from '../engine/events.ts'
 import { isForbiddenKey } from '../engine/fields.ts'
 import { type Issue, isPlainObject } from '../engine/types.ts'
 import type { MetricPoint } from '../stores/store.ts'
@@ -71,7 +71,7 @@ export function parsePoint(
     if (parsed === undefined)
       issues.push({
         path: pointer(pathOf(index), 'timestamp'),
-        message: 'must be an RFC 3339 timestamp or epoch milliseconds',
+        message: TIME_RULE,
       })
     else ts = parsed
   }

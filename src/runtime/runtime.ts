@@ -346,7 +346,9 @@ export class Runtime {
     const normalized = normalizeEvents(raw, now, this.#ids.next)
     if (!normalized.ok) return { ok: false, error: validationError(normalized.issues) }
     const request = body && { body, idPrefix: this.#ids.prefix, idStart, now }
-    const topics = topic !== undefined ? [topic] : this.#runningSourceTopics()
+    // without a topic: every running pipeline's; with none running, the default topic (acknowledged means stored)
+    const running = topic === undefined ? this.#runningSourceTopics() : []
+    const topics = topic !== undefined ? [topic] : running.length > 0 ? running : [this.config.defaultTopic]
     for (const e of this.#entries.values()) {
       if (e.runner && topics.includes(e.definition.sourceTopic) && e.runner.lag > this.config.maxLag)
         return {
@@ -360,17 +362,15 @@ export class Runtime {
         }
     }
     const events = normalized.events
-    if (topics.length > 0) {
-      const timer = this.telemetry.logAppend.startTimer()
-      try {
-        await Promise.all(topics.map((t) => this.log.append(t, events, request)))
-        timer()
-      } catch (err) {
-        this.logger.error({ err }, 'log append failed')
-        return {
-          ok: false,
-          error: new AppError('unavailable', 'the event log could not store the events', [], 5),
-        }
+    const timer = this.telemetry.logAppend.startTimer()
+    try {
+      await Promise.all(topics.map((t) => this.log.append(t, events, request)))
+      timer()
+    } catch (err) {
+      this.logger.error({ err }, 'log append failed')
+      return {
+        ok: false,
+        error: new AppError('unavailable', 'the event log could not store the events', [], 5),
       }
     }
     this.#ingested += events.length

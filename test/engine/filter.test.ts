@@ -85,7 +85,7 @@ test('bad conditions are reported with their paths', () => {
   ])
   assert.match(
     problems({ field: 'x', operator: 'regex', value: '(' })[0],
-    /^\/filter\/value is not a valid regular expression/,
+    /^\/filter\/value is not a valid RE2 regular expression/,
   )
   assert.match(problems({ field: 'x', operator: 'regex', value: 'a'.repeat(2000) })[0], /at most 1000/)
   assert.match(
@@ -104,4 +104,23 @@ test('bad conditions are reported with their paths', () => {
     problems({ field: 'x', operator: 'eq', value: 1, extra: 2 })[0],
     /^\/filter\/extra unknown field/,
   )
+})
+
+test('a regex runs in linear time: ^(a+)+$ over 34 or 5,000 a and a ! answers at once', () => {
+  const issues = new Issues()
+  const condition = parseCondition({ field: 'data.s', operator: 'regex', value: '^(a+)+$' }, '/filter', issues)
+  assert.ok(condition, JSON.stringify(issues.list))
+  const match = compileCondition(condition)
+  const event = (s: string) => ({ id: '1', event_type: 't', source: 's', timestamp: 0, data: { s } })
+  for (const n of [34, 50, 5_000]) {
+    const e = event(`${'a'.repeat(n)}!`)
+    const started = performance.now()
+    for (let i = 0; i < 100; i++) assert.equal(match(e), false)
+    // a backtracking engine takes ~100 s for n = 34 once; generous slack for a shared machine
+    assert.ok(performance.now() - started < 2_000, `n = ${n}: ${performance.now() - started} ms`)
+  }
+  assert.equal(match(event('aaaa')), true)
+  // what RE2 cannot run in linear time is refused when the pipeline is created
+  assert.match(problems({ field: 'x', operator: 'regex', value: '(a)\\1' })[0], /not a valid RE2/)
+  assert.match(problems({ field: 'x', operator: 'regex', value: '(?=a)b' })[0], /not a valid RE2/)
 })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseRfc3339, parseTimestamp } from '../../src/engine/events.ts'
+import { MAX_TIME, parseRfc3339, parseTimestamp } from '../../src/engine/events.ts'
 import { rng } from '../helpers/random.ts'
 
 test('timestamps: the fast path agrees with RFC 3339 + Date.parse on generated strings, valid and not', () => {
@@ -18,7 +18,8 @@ test('timestamps: the fast path agrees with RFC 3339 + Date.parse on generated s
     const sep = r.pick(['T', 'T', 'T', 't', ' ', '_'])
     let s = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}${sep}${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}${fraction}${zone}`
     if (r.chance(0.05)) s = s.replace(/\d/, r.pick(['a', '-', ' ']))
-    assert.equal(parseTimestamp(s), parseRfc3339(s), s)
+    const ref = parseRfc3339(s)
+    assert.equal(parseTimestamp(s), ref !== undefined && ref >= 0 && ref <= MAX_TIME ? ref : undefined, s)
   }
   // leap days, month ends and epoch milliseconds
   for (const s of [
@@ -30,4 +31,26 @@ test('timestamps: the fast path agrees with RFC 3339 + Date.parse on generated s
     assert.equal(parseTimestamp(s), parseRfc3339(s), s)
   assert.equal(parseTimestamp(1_700_000_000_123.9), 1_700_000_000_123)
   assert.equal(parseTimestamp(Number.NaN), undefined)
+})
+
+test('timestamps: impossible calendar dates and times outside 1970–9999 are refused, not rolled over', () => {
+  for (const s of [
+    '2026-02-30T00:00:00Z',
+    '2026-02-30T00:00:00+01:00',
+    '2026-04-31T10:00:00.000Z',
+    '2026-01-01T24:00:00Z',
+    '2026-01-01T24:00:00-02:00',
+    '2026-01-01T23:60:00Z',
+    '2026-01-01T23:59:60Z',
+    '2026-01-01T10:00:00+24:00',
+    '1969-12-31T23:59:59Z',
+    '1970-01-01T00:30:00+01:00',
+  ])
+    assert.equal(parseTimestamp(s), undefined, s)
+  for (const n of [8_640_000_000_000_000, -8_640_000_000_000_000, -1, MAX_TIME + 1, Number.POSITIVE_INFINITY])
+    assert.equal(parseTimestamp(n), undefined, String(n))
+  assert.equal(parseTimestamp('9999-12-31T23:59:59.999Z'), MAX_TIME)
+  assert.equal(parseTimestamp('1970-01-01T00:00:00Z'), 0)
+  assert.equal(parseTimestamp('2026-03-01T00:30:00+01:00'), Date.UTC(2026, 1, 28, 23, 30))
+  assert.equal(parseTimestamp(0), 0)
 })

@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { TOPIC_PATTERN } from '../../engine/pipeline-spec.ts'
+import { isTopicName, TOPIC_PATTERN, TOPIC_RULE } from '../../engine/pipeline-spec.ts'
 import { isPlainObject } from '../../engine/types.ts'
 import { validationError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
@@ -22,7 +22,7 @@ export const IngestBody = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    topic: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,249}$' })),
+    topic: Type.Optional(Type.String({ pattern: TOPIC_PATTERN.source })),
   },
   { additionalProperties: false },
 )
@@ -65,13 +65,8 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
           validationError([{ path: '/events', message: 'is required: an array of events' }]),
         )
       const topic = body.topic
-      if (topic !== undefined && (typeof topic !== 'string' || !TOPIC_PATTERN.test(topic)))
-        return sendError(
-          reply,
-          validationError([
-            { path: '/topic', message: 'must be a topic name: 1 to 249 of letters, digits, . _ -' },
-          ]),
-        )
+      if (topic !== undefined && !isTopicName(topic))
+        return sendError(reply, validationError([{ path: '/topic', message: TOPIC_RULE }]))
       const outcome = await runtime.ingest(body.events, topic as string | undefined, rawBodyOf(body))
       if (outcome.ok) runtime.telemetry.ingestBytes.inc(Number(request.headers['content-length'] ?? 0))
       return respond(reply, outcome, (v) => v)

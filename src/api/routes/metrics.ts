@@ -1,4 +1,5 @@
 import Type from 'typebox'
+import { TIME_RULE } from '../../engine/events.ts'
 import type { Issue } from '../../engine/types.ts'
 import { isPlainObject } from '../../engine/types.ts'
 import { AppError, validationError } from '../../errors.ts'
@@ -77,7 +78,7 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
             step: Type.Optional(Type.String()),
             agg: Type.Optional(Type.Union(METRIC_AGGS.map((a) => Type.Literal(a)))),
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
-            offset: Type.Optional(Type.Integer({ minimum: 0 })),
+            offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
           },
           { additionalProperties: true, description: 'plus tag.<key>=<value> filters' },
         ),
@@ -112,10 +113,8 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
       const from = queryTime(q.from as string | undefined)
       const to = queryTime(q.to as string | undefined)
       const issues: Issue[] = []
-      if (from === null)
-        issues.push({ path: '/querystring/from', message: 'must be RFC 3339 or epoch milliseconds' })
-      if (to === null)
-        issues.push({ path: '/querystring/to', message: 'must be RFC 3339 or epoch milliseconds' })
+      if (from === null) issues.push({ path: '/querystring/from', message: TIME_RULE })
+      if (to === null) issues.push({ path: '/querystring/to', message: TIME_RULE })
       const end = to ?? now + 1
       const start = from ?? end - 3_600_000
       if (issues.length === 0 && start >= end)

@@ -1,6 +1,9 @@
 import Type from 'typebox'
+import { TIME_RULE } from '../../engine/events.ts'
+import { parseFieldPath } from '../../engine/fields.ts'
 import { windowJson } from '../../engine/result-shape.ts'
-import { AppError, type Outcome } from '../../errors.ts'
+import type { Issue } from '../../engine/types.ts'
+import { type Outcome, validationError } from '../../errors.ts'
 import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
 import { queryTime, respond, sendError } from '../reply.ts'
 import { errors, IdParams } from '../schemas/common.ts'
@@ -139,13 +142,23 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
       if (from === null || to === null)
         return sendError(
           reply,
-          new AppError('validation_error', 'from and to must be RFC 3339 or epoch milliseconds', [
-            { path: from === null ? '/querystring/from' : '/querystring/to', message: 'is not a time' },
+          validationError([
+            { path: from === null ? '/querystring/from' : '/querystring/to', message: TIME_RULE },
           ]),
         )
-      const key: Record<string, string> = {}
-      for (const [k, v] of Object.entries(q))
-        if (k.startsWith('key.') && typeof v === 'string') key[k.slice(4)] = v
+      const key: Record<string, string> = Object.create(null)
+      const keyIssues: Issue[] = []
+      for (const [k, v] of Object.entries(q)) {
+        if (!k.startsWith('key.')) continue
+        const path = parseFieldPath(k.slice(4))
+        if (!path.ok || typeof v !== 'string')
+          keyIssues.push({
+            path: `/querystring/${k}`,
+            message: path.ok ? 'must be given once' : `is not a group key path: ${path.issues[0].message}`,
+          })
+        else key[k.slice(4)] = v
+      }
+      if (keyIssues.length > 0) return sendError(reply, validationError(keyIssues))
       const outcome = await runtime.windows(id, {
         state: (q.state as 'open' | 'closed' | 'all' | undefined) ?? 'all',
         from,

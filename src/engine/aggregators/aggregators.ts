@@ -54,10 +54,25 @@ export const count: NumericAggregator = {
   },
 }
 
+/** A sum past the range of a double is Infinity (or NaN for +∞ + −∞): its result is null, not a number JSON cannot hold. */
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null
+}
+
+/** A number for a checkpoint: JSON has no Infinity or NaN, so those are kept as their names. */
+function numberJson(x: number): JsonValue {
+  return Number.isFinite(x) ? x : String(x)
+}
+
 export const sum: NumericAggregator = {
   ...count,
   add: (a, at, value) => {
     a[at] += value
+  },
+  result: (a, at) => finiteOrNull(a[at]),
+  toJson: (a, at) => numberJson(a[at]),
+  fromJson: (json, a, at) => {
+    a[at] = Number(json)
   },
 }
 
@@ -77,11 +92,11 @@ export const avg: NumericAggregator = {
     into[at] += from[at]
     into[at + 1] += from[at + 1]
   },
-  result: (a, at) => (a[at + 1] === 0 ? null : a[at] / a[at + 1]),
-  toJson: (a, at) => [a[at], a[at + 1]],
+  result: (a, at) => (a[at + 1] === 0 ? null : finiteOrNull(a[at] / a[at + 1])),
+  toJson: (a, at) => [numberJson(a[at]), a[at + 1]],
   fromJson: (json, a, at) => {
-    const [s, n] = json as [number, number]
-    a[at] = s
+    const [s, n] = json as [number | string, number]
+    a[at] = Number(s)
     a[at + 1] = n
   },
 }

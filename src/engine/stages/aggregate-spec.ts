@@ -207,8 +207,12 @@ export function parseAggregate(
           `window_seconds and slide_seconds share too small a divisor (a window would span more than ${MAX_PANES} slices)`,
         )
     }
-  } else if (obj.window_seconds === undefined && obj.session_gap_seconds == null) {
-    issues.add(at('window_seconds'), 'is required (or session_gap_seconds for session windows)')
+  } else if (issues.list.length === before) {
+    // absent or null: either way there is no window, and an aggregate without one is no aggregate
+    issues.add(
+      at('window_seconds'),
+      'is required: a number of seconds (or session_gap_seconds for session windows)',
+    )
   }
 
   const functions: FunctionSpec[] = []
@@ -252,10 +256,10 @@ export function parseAggregate(
   const time =
     obj.time === undefined ? 'event' : oneOf(obj.time, at('time'), issues, ['event', 'processing'] as const)
   const lateness =
-    obj.allowed_lateness_seconds === undefined
+    obj.allowed_lateness_seconds == null
       ? 0
       : nonNegativeNumber(obj.allowed_lateness_seconds, at('allowed_lateness_seconds'), issues, MAX_SECONDS)
-  const idle = obj.idle_timeout_seconds === undefined ? 5 : optional('idle_timeout_seconds')
+  const idle = obj.idle_timeout_seconds == null ? 5 : optional('idle_timeout_seconds')
   const emit =
     obj.emit === undefined ? 'final' : oneOf(obj.emit, at('emit'), issues, ['final', 'updates'] as const)
   if (

@@ -1,4 +1,6 @@
+import { RE2JS } from 're2js'
 import { fieldAt, type Issues, objectWith, pointer } from '../check.ts'
+import { parseRfc3339 } from '../events.ts'
 import type { FieldRef } from '../fields.ts'
 import { type Event, isPlainObject, type JsonValue } from '../types.ts'
 
@@ -31,6 +33,8 @@ export type Predicate = (event: Event) => boolean
 const MAX_DEPTH = 16
 const MAX_LIST = 10_000
 const MAX_REGEX = 1_000
+/** RE2 instructions one pattern may compile to: matching costs at most this per input character */
+const MAX_REGEX_PROGRAM = 5_000
 
 function isScalar(v: unknown): v is string | number | boolean | null {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
@@ -114,9 +118,13 @@ export function parseCondition(
       else if (v.length > MAX_REGEX) issues.add(valuePath, `must be at most ${MAX_REGEX} characters`)
       else {
         try {
-          new RegExp(v, 'u')
+          if (RE2JS.compile(v).programSize() > MAX_REGEX_PROGRAM)
+            issues.add(valuePath, `compiles to more than ${MAX_REGEX_PROGRAM} instructions; simplify it`)
         } catch (err) {
-          issues.add(valuePath, `is not a valid regular expression: ${(err as Error).message}`)
+          issues.add(
+            valuePath,
+            `is not a valid RE2 regular expression (no lookaround or backreferences): ${(err as Error).message}`,
+          )
         }
       }
       break
@@ -129,8 +137,8 @@ export function parseCondition(
     typeof v === 'string' &&
     ['gt', 'gte', 'lt', 'lte', 'eq', 'ne'].includes(operator)
   ) {
-    const ms = Date.parse(v)
-    if (Number.isNaN(ms)) {
+    const ms = parseRfc3339(v)
+    if (ms === undefined) {
       issues.add(valuePath, 'must be an RFC 3339 timestamp or epoch milliseconds when comparing timestamp')
       return undefined
     }
@@ -213,7 +221,8 @@ function compileCompare(
       }
     }
     case 'regex': {
-      const re = new RegExp(value as string, 'u')
+      // RE2: matching takes time linear in the input, whatever the pattern (no catastrophic backtracking)
+      const re = RE2JS.compile(value as string)
       return (e) => {
         const v = get(e)
         return typeof v === 'string' && re.test(v)
