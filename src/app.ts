@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { limitConnections } from './api/connection-limit.ts'
 import { clientErrorHandler, frameworkErrors, routeNotFound } from './api/framework-errors.ts'
 import { rememberRawBody } from './api/raw-body.ts'
 import { errorHandler } from './api/reply.ts'
@@ -64,6 +65,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
     }
   })
 
+  limitConnections(app, config.maxConnections)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFound)
   app.addSchema(ErrorBody)

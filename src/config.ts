@@ -80,6 +80,22 @@ const OPTIONS = {
     default: 'events',
     help: 'where an ingest without "topic" goes while no pipeline is running (so no acknowledged event is stored nowhere)',
   },
+  'max-connections': {
+    env: 'DATAPULSE_MAX_CONNECTIONS',
+    kind: 'int',
+    default: 1_024,
+    min: 1,
+    max: 1_000_000,
+    help: 'open HTTP connections at most; a request on a connection past it gets 503',
+  },
+  'max-streams': {
+    env: 'DATAPULSE_MAX_STREAMS',
+    kind: 'int',
+    default: 100,
+    min: 1,
+    max: 100_000,
+    help: 'open /api/stream (Server-Sent Events) clients at most; more get 503',
+  },
   'max-keys-per-window': {
     env: 'DATAPULSE_MAX_KEYS_PER_WINDOW',
     kind: 'int',
@@ -103,6 +119,14 @@ const OPTIONS = {
     min: 1_000,
     max: 1_000_000_000,
     help: 'events a running pipeline may be behind before ingestion answers 429',
+  },
+  'max-pending-results': {
+    env: 'DATAPULSE_MAX_PENDING_RESULTS',
+    kind: 'int',
+    default: 100_000,
+    min: 100,
+    max: 100_000_000,
+    help: 'window results (and sink records) a running pipeline may hold unwritten before it waits and ingestion answers 429',
   },
   'dead-letter-limit': {
     env: 'DATAPULSE_DEAD_LETTER_LIMIT',
@@ -210,6 +234,9 @@ export interface Config {
   maxKeysPerWindow: number
   maxWindowsPerEvent: number
   maxLag: number
+  maxPendingResults: number
+  maxConnections: number
+  maxStreams: number
   deadLetterLimit: number
   checkpointIntervalMs: number
   metricsRetentionDays: number

@@ -1,70 +1,44 @@
+import { CsvError, parse } from 'csv-parse/sync'
+import { isForbiddenKey } from '../engine/fields.ts'
 import type { Issue } from '../engine/types.ts'
 
+type CsvRows = { ok: true; rows: Array<Record<string, string>> } | { ok: false; issues: Issue[] }
+
+function refuse(line: number, message: string): CsvRows {
+  return { ok: false, issues: [{ path: '/', message: `line ${line}: ${message}` }] }
+}
+
 /**
- * Parses CSV (RFC 4180: quoted fields, doubled quotes, CRLF or LF) with a header line into rows of
- * strings keyed by the header names.
+ * Parses CSV (RFC 4180, through csv-parse: quoted fields, doubled quotes, embedded newlines, CRLF
+ * or LF, a leading BOM) with a header line into rows of strings keyed by the header names. Stray
+ * quotes, rows of another width, and empty, repeated or prototype-reaching header names are
+ * refused with their line.
  */
-export function parseCsv(
-  text: string,
-): { ok: true; rows: Array<Record<string, string>> } | { ok: false; issues: Issue[] } {
-  const records: string[][] = []
-  let field = ''
-  let record: string[] = []
-  let quoted = false
-  let i = 0
-  const n = text.length
-  let line = 1
-  while (i < n) {
-    const c = text[i]
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"'
-          i += 2
-          continue
-        }
-        quoted = false
-      } else {
-        if (c === '\n') line++
-        field += c
-      }
-      i++
-      continue
-    }
-    if (c === '"' && field.length === 0) quoted = true
-    else if (c === ',') {
-      record.push(field)
-      field = ''
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++
-      record.push(field)
-      field = ''
-      if (!(record.length === 1 && record[0] === '')) records.push(record)
-      record = []
-      line++
-    } else field += c
-    i++
+export function parseCsv(text: string): CsvRows {
+  let records: string[][]
+  try {
+    records = parse(text, {
+      bom: true,
+      skip_empty_lines: true,
+      relax_column_count: false,
+      record_delimiter: ['\r\n', '\n', '\r'],
+    })
+  } catch (err) {
+    if (err instanceof CsvError) return refuse(typeof err.lines === 'number' ? err.lines : 1, err.message)
+    throw err
   }
-  if (quoted)
-    return { ok: false, issues: [{ path: '/', message: `unterminated quoted field (line ${line})` }] }
-  if (field.length > 0 || record.length > 0) {
-    record.push(field)
-    records.push(record)
-  }
-  if (records.length === 0) return { ok: false, issues: [{ path: '/', message: 'needs a header line' }] }
+  if (records.length === 0) return refuse(1, 'needs a header line')
   const header = records[0]
-  if (new Set(header).size !== header.length || header.some((h) => h.length === 0))
-    return { ok: false, issues: [{ path: '/', message: 'header names must be non-empty and distinct' }] }
+  const seen = new Set<string>()
+  for (const name of header) {
+    if (name.length === 0) return refuse(1, 'a header name is empty')
+    if (isForbiddenKey(name)) return refuse(1, `the header name '${name}' is not allowed`)
+    if (seen.has(name)) return refuse(1, `the header name '${name}' appears twice`)
+    seen.add(name)
+  }
   const rows: Array<Record<string, string>> = []
   for (let r = 1; r < records.length; r++) {
     const values = records[r]
-    if (values.length !== header.length)
-      return {
-        ok: false,
-        issues: [
-          { path: `/${r}`, message: `row ${r} has ${values.length} fields, the header has ${header.length}` },
-        ],
-      }
     const row: Record<string, string> = {}
     for (let c = 0; c < header.length; c++) row[header[c]] = values[c]
     rows.push(row)

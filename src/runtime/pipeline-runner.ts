@@ -26,6 +26,12 @@ const COMMIT_SLICE = 250
 const CHECKPOINT_COST_FACTOR = 20
 /** Commits a runner may have queued before it waits for them. */
 const MAX_COMMITS_IN_FLIGHT = 4
+/**
+ * The furthest one step of idle time moves the clock: after a long stall the watermark catches up
+ * in steps, each committed before the next, so the windows it closes at once stay few (closing in
+ * steps or at once gives the same results).
+ */
+const IDLE_STEP_MS = 1_000
 
 /** What one slice produced, on its way to the sink and the store. */
 interface CommitJob {
@@ -52,6 +58,8 @@ export interface RunnerOptions {
   readBatch?: number
   /** how often a quiet aggregate pipeline moves its watermark (idle timeout, processing time) */
   tickMs?: number
+  /** results and sink records handed to the committer and not yet written, past which the runner waits */
+  maxPendingResults?: number
 }
 
 /**
@@ -80,6 +88,10 @@ export class PipelineRunner {
   #committing: Promise<void> = Promise.resolve()
   readonly #inFlight: CommitJob[] = []
   #commitFailure: Error | undefined
+  /** results and records in the committer's jobs (memory held until they are written) */
+  #pendingResults = 0
+  /** the clock the idle timeout last moved the watermark to */
+  #advancedTo = Number.NEGATIVE_INFINITY
   /** what the last checkpoint took (snapshot + commit), in ms */
   #checkpointCostMs = 0
   #sinkProblem: string | undefined
@@ -107,6 +119,11 @@ export class PipelineRunner {
   /** The positions of the last checkpoint: recovery replays from here, so the log keeps them. */
   get checkpointedPositions(): Positions {
     return this.#checkpointed
+  }
+
+  /** Window results and sink records produced and not yet written: ingestion backs off on these as on lag. */
+  get pendingResults(): number {
+    return this.#pendingResults
   }
 
   /** Events on the source topic not yet processed. */
@@ -146,6 +163,12 @@ export class PipelineRunner {
     })
   }
 
+  /** After a start that failed: lets go of what it opened, writing nothing (the stored checkpoint stays as it was). */
+  async abandon(): Promise<void> {
+    this.#stopping = true
+    await this.#reader?.close().catch(() => undefined)
+  }
+
   /** Stops reading, commits what was processed with a checkpoint (so window state survives). */
   async stop(): Promise<void> {
     this.#stopping = true
@@ -163,16 +186,24 @@ export class PipelineRunner {
     const readBatch = this.#o.readBatch ?? 5_000
     const tickMs = this.#o.tickMs ?? 200
     const out = this.#out
+    let behind = false
     while (!this.#stopping) {
-      // batches left over from the last slice go first
+      // batches left over from the last slice go first; no wait while idle time is still catching up
       const batches =
-        this.#pending.length > 0 ? this.#pending.splice(0) : await reader.read(readBatch, tickMs)
+        this.#pending.length > 0 ? this.#pending.splice(0) : await reader.read(readBatch, behind ? 0 : tickMs)
+      behind = false
       if (this.#stopping && batches.length === 0) break
       const deadLetters: DeadLetterRecord[] = []
       if (batches.length === 0) {
         // only when caught up, and not past the arrival time of a write still in flight, so a
         // replay closes exactly the windows the first run closed
-        if (reader.caughtUp()) this.#pipeline.advance(log.stableTime(definition.sourceTopic), out)
+        if (reader.caughtUp()) {
+          const target = log.stableTime(definition.sourceTopic)
+          const step = Number.isFinite(this.#advancedTo) ? this.#advancedTo + IDLE_STEP_MS : target
+          this.#advancedTo = Math.min(target, step)
+          behind = this.#advancedTo < target
+          this.#pipeline.advance(this.#advancedTo, out)
+        }
       } else {
         const sliceEnd = performance.now() + SLICE_MS
         for (let b = 0; b < batches.length; b++) {
@@ -219,7 +250,7 @@ export class PipelineRunner {
       await this.#commit(out, deadLetters)
       clearOutput(out)
       // let requests in between slices: a pipeline that falls behind shows as lag (and 429s), not as a stalled server
-      if (batches.length > 0) await new Promise((resolve) => setImmediate(resolve))
+      if (batches.length > 0 || behind) await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
@@ -266,7 +297,9 @@ export class PipelineRunner {
       this.#lastCheckpoint = now
       this.#dirtySinceCheckpoint = false
     }
+    const weight = job.results.length + job.records.length
     this.#inFlight.push(job)
+    this.#pendingResults += weight
     this.#committing = this.#committing.then(async () => {
       try {
         if (this.#commitFailure === undefined) await this.#write(job)
@@ -274,10 +307,15 @@ export class PipelineRunner {
         this.#commitFailure = err as Error
       } finally {
         this.#inFlight.splice(this.#inFlight.indexOf(job), 1)
+        this.#pendingResults -= weight
       }
     })
-    // bounded: a runner far ahead of its commits waits for them
-    if (this.#inFlight.length >= MAX_COMMITS_IN_FLIGHT) await this.#committing
+    // bounded: a runner far ahead of its commits (in jobs or in results held) waits for them
+    if (
+      this.#inFlight.length >= MAX_COMMITS_IN_FLIGHT ||
+      this.#pendingResults > (this.#o.maxPendingResults ?? 100_000)
+    )
+      await this.#committing
     if (this.#commitFailure) throw this.#commitFailure
   }
 

@@ -35,6 +35,7 @@ export interface PipelineView {
   record: PipelineRecord
   stats: PipelineStats
   lag: number
+  pendingResults: number
   watermark: number | null
   failure: string | undefined
   /** why a running pipeline cannot read or write right now (it keeps retrying) */
@@ -47,14 +48,22 @@ export interface WindowQuery extends ResultQuery {
 
 interface Entry {
   record: PipelineRecord
-  definition: PipelineDefinition
+  /** null when the stored spec no longer validates (listed as failed with the reason; deletable) */
+  definition: PipelineDefinition | null
   runner: PipelineRunner | undefined
   /** the last known counters of a pipeline that is not running */
   stats: PipelineStats
   failure: string | undefined
+  /** why the last start failed while the pipeline should run; it is retried with backoff */
+  startProblem: string | undefined
+  retry: { timer: NodeJS.Timeout; delayMs: number } | undefined
   /** serialises start/stop/delete of one pipeline */
   busy: Promise<unknown>
 }
+
+/** Backoff between attempts to start a pipeline whose start failed (the broker is away, say). */
+const START_RETRY_MIN_MS = 1_000
+const START_RETRY_MAX_MS = 30_000
 
 /** Owns the log, the store, the lookup tables and one runner per running pipeline. */
 export class Runtime {
@@ -119,23 +128,21 @@ export class Runtime {
     await runtime.lookups.load()
     for (const record of await store.listPipelines()) {
       const parsed = parsePipeline(record.spec, runtime.#limits)
+      const checkpoint = await store.loadCheckpoint(record.id)
+      const entry = newEntry(record, parsed.ok ? parsed.value : null, checkpoint?.stats ?? emptyStats())
+      runtime.#entries.set(record.id, entry)
       if (!parsed.ok) {
+        // kept visible (and deletable, its name still taken) rather than skipped
+        const issue = parsed.issues[0]
+        entry.failure = `the stored spec no longer validates: ${issue ? `${issue.path} ${issue.message}` : 'invalid'}`
+        entry.record = { ...record, status: PipelineStatus.failed }
         logger.error(
           { pipeline: record.id, issues: parsed.issues },
-          'stored pipeline no longer valid; marking failed',
+          'stored pipeline no longer valid; marked failed',
         )
         continue
       }
-      const checkpoint = await store.loadCheckpoint(record.id)
-      runtime.#entries.set(record.id, {
-        record,
-        definition: parsed.value,
-        runner: undefined,
-        stats: checkpoint?.stats ?? emptyStats(),
-        failure: undefined,
-        busy: Promise.resolve(),
-      })
-      if (record.status === PipelineStatus.running) await runtime.#startRunner(record.id)
+      if (record.status === PipelineStatus.running) await runtime.#startRunner(entry)
     }
     runtime.#retentionTimer = setInterval(() => void runtime.enforceRetention(), 60_000)
     runtime.#retentionTimer.unref()
@@ -160,14 +167,7 @@ export class Runtime {
     const inserted = await this.store.insertPipeline(record)
     if (!inserted.ok)
       return { ok: false, error: new AppError('conflict', `a pipeline named '${record.name}' exists`) }
-    this.#entries.set(record.id, {
-      record,
-      definition: parsed.value,
-      runner: undefined,
-      stats: emptyStats(),
-      failure: undefined,
-      busy: Promise.resolve(),
-    })
+    this.#entries.set(record.id, newEntry(record, parsed.value, emptyStats()))
     if (start === true) return this.startPipeline(record.id)
     return { ok: true, value: this.#view(this.#entries.get(record.id)!) }
   }
@@ -186,9 +186,10 @@ export class Runtime {
       record: e.record,
       stats: e.runner ? e.runner.stats : e.stats,
       lag: e.runner ? e.runner.lag : 0,
+      pendingResults: e.runner ? e.runner.pendingResults : 0,
       watermark: e.runner ? e.runner.watermark : null,
       failure: e.failure,
-      degraded: e.runner?.degraded,
+      degraded: e.runner?.degraded ?? e.startProblem,
     }
   }
 
@@ -201,13 +202,25 @@ export class Runtime {
   async startPipeline(id: string): Promise<Outcome<PipelineView>> {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
-    await this.#serial(entry, () => this.#startRunner(id))
+    if (entry.definition === null)
+      return {
+        ok: false,
+        error: new AppError('conflict', `pipeline '${entry.record.name}' cannot start: ${entry.failure}`),
+      }
+    await this.#serial(entry, () => this.#startRunner(entry))
     return { ok: true, value: this.#view(entry) }
   }
 
-  async #startRunner(id: string): Promise<void> {
-    const entry = this.#entries.get(id)
-    if (!entry || entry.runner || this.#closed) return
+  /**
+   * Starts the runner; when that fails (the log or the broker is away) the pipeline stays
+   * `running` with the reason as its degraded condition and is tried again with backoff, as during
+   * an outage of a running pipeline. A stop or delete ends the retries.
+   */
+  async #startRunner(entry: Entry): Promise<void> {
+    this.#cancelRetry(entry)
+    if (entry.runner || this.#closed || entry.definition === null || !this.#entries.has(entry.record.id))
+      return
+    const id = entry.record.id
     const runner = new PipelineRunner({
       id,
       definition: entry.definition,
@@ -218,13 +231,38 @@ export class Runtime {
       logger: this.logger,
       clock: this.clock,
       checkpointIntervalMs: this.config.checkpointIntervalMs,
+      maxPendingResults: this.config.maxPendingResults,
       deadLetterLimit: this.config.deadLetterLimit,
       telemetry: this.telemetry,
     })
-    entry.runner = runner
     entry.failure = undefined
-    await runner.start((reason) => void this.#fail(id, reason))
+    try {
+      await runner.start((reason) => void this.#fail(id, reason))
+    } catch (err) {
+      await runner.abandon()
+      entry.startProblem = `starting: ${(err as Error).message}`
+      const delayMs = Math.min((entry.retry?.delayMs ?? START_RETRY_MIN_MS / 2) * 2, START_RETRY_MAX_MS)
+      this.logger.warn({ pipeline: id, err, retryInMs: delayMs }, 'pipeline could not start; retrying')
+      const timer = setTimeout(() => void this.#serial(entry, () => this.#startRunner(entry)), delayMs)
+      timer.unref()
+      entry.retry = { timer, delayMs }
+      if (entry.record.status !== PipelineStatus.running) await this.#setStatus(entry, PipelineStatus.running)
+      return
+    }
+    entry.runner = runner
+    entry.startProblem = undefined
+    entry.retry = undefined
     await this.#setStatus(entry, PipelineStatus.running)
+  }
+
+  #cancelRetry(entry: Entry): void {
+    if (entry.retry) clearTimeout(entry.retry.timer)
+  }
+
+  #stopRetrying(entry: Entry): void {
+    this.#cancelRetry(entry)
+    entry.retry = undefined
+    entry.startProblem = undefined
   }
 
   async #fail(id: string, reason: string): Promise<void> {
@@ -246,7 +284,9 @@ export class Runtime {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
     await this.#serial(entry, async () => {
-      if (!entry.runner) return
+      const retrying = entry.retry !== undefined
+      this.#stopRetrying(entry)
+      if (!entry.runner && !retrying) return
       await this.#stopRunner(entry)
       await this.#setStatus(entry, PipelineStatus.stopped)
     })
@@ -265,6 +305,7 @@ export class Runtime {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
     await this.#serial(entry, async () => {
+      this.#stopRetrying(entry)
       await this.#stopRunner(entry)
       await this.store.deletePipeline(id)
       this.#entries.delete(id)
@@ -293,7 +334,7 @@ export class Runtime {
       if (entry.runner) entry.runner.forEachOpen(keep, q.key)
       else {
         const checkpoint = await this.store.loadCheckpoint(id)
-        if (checkpoint) {
+        if (checkpoint && entry.definition) {
           const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
           pipeline.restore(checkpoint.state)
           pipeline.forEachOpen(keep, q.key)
@@ -350,15 +391,19 @@ export class Runtime {
     const running = topic === undefined ? this.#runningSourceTopics() : []
     const topics = topic !== undefined ? [topic] : running.length > 0 ? running : [this.config.defaultTopic]
     for (const e of this.#entries.values()) {
-      if (e.runner && topics.includes(e.definition.sourceTopic) && e.runner.lag > this.config.maxLag)
+      const r = e.runner
+      if (!r || !topics.includes(r.definition.sourceTopic)) continue
+      // every kind of pending work: events not yet read, results not yet written
+      const behind =
+        r.lag > this.config.maxLag
+          ? `is ${r.lag} events behind`
+          : r.pendingResults > this.config.maxPendingResults
+            ? `has ${r.pendingResults} results still to write`
+            : undefined
+      if (behind !== undefined)
         return {
           ok: false,
-          error: new AppError(
-            'overloaded',
-            `pipeline '${e.record.name}' is ${e.runner.lag} events behind; retry later`,
-            [],
-            1,
-          ),
+          error: new AppError('overloaded', `pipeline '${e.record.name}' ${behind}; retry later`, [], 1),
         }
     }
     const events = normalized.events
@@ -381,7 +426,7 @@ export class Runtime {
 
   #runningSourceTopics(): string[] {
     const set = new Set<string>()
-    for (const e of this.#entries.values()) if (e.runner) set.add(e.definition.sourceTopic)
+    for (const e of this.#entries.values()) if (e.runner) set.add(e.runner.definition.sourceTopic)
     return [...set]
   }
 
@@ -397,6 +442,7 @@ export class Runtime {
     try {
       const keepFrom = new Map<string, Positions>()
       for (const e of this.#entries.values()) {
+        if (e.definition === null) continue
         const positions = e.runner
           ? e.runner.checkpointedPositions
           : (await this.store.loadCheckpoint(e.record.id))?.positions
@@ -433,8 +479,26 @@ export class Runtime {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#retentionTimer)
+    for (const e of this.#entries.values()) this.#cancelRetry(e)
     await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
     await this.log.close()
     await this.store.close()
+  }
+}
+
+function newEntry(
+  record: PipelineRecord,
+  definition: PipelineDefinition | null,
+  stats: PipelineStats,
+): Entry {
+  return {
+    record,
+    definition,
+    runner: undefined,
+    stats,
+    failure: undefined,
+    startProblem: undefined,
+    retry: undefined,
+    busy: Promise.resolve(),
   }
 }

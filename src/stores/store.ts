@@ -146,6 +146,8 @@ export interface Store {
 
   writeMetrics(points: MetricPoint[]): Promise<void>
   listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }>
+  /** how many series exist, without waiting for staged points to be folded (cheap: /api/stats reads it) */
+  countSeries(): Promise<number>
   /** refuses (`tooMany`) a query over too many points or series */
   queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }>
   /** deletes raw points and rollups past their retention; returns the raw points deleted */

@@ -151,6 +151,7 @@ test('window results by key with filters; late events in dead letters; a stopped
       errors: 0,
       results: 2,
       lag: 0,
+      pending_results: 0,
       watermark: undefined,
       condition: 'ok',
     },

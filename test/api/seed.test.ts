@@ -48,6 +48,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
     errors: 0,
     results: 0,
     lag: 0,
+    pending_results: 0,
     watermark: null,
     condition: 'ok',
   })

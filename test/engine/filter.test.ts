@@ -108,7 +108,11 @@ test('bad conditions are reported with their paths', () => {
 
 test('a regex runs in linear time: ^(a+)+$ over 34 or 5,000 a and a ! answers at once', () => {
   const issues = new Issues()
-  const condition = parseCondition({ field: 'data.s', operator: 'regex', value: '^(a+)+$' }, '/filter', issues)
+  const condition = parseCondition(
+    { field: 'data.s', operator: 'regex', value: '^(a+)+$' },
+    '/filter',
+    issues,
+  )
   assert.ok(condition, JSON.stringify(issues.list))
   const match = compileCondition(condition)
   const event = (s: string) => ({ id: '1', event_type: 't', source: 's', timestamp: 0, data: { s } })

@@ -51,7 +51,7 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
         errors += p.stats.errors
         filtered += p.stats.filtered
       }
-      const series = await runtime.store.listSeries(1, 0)
+      const series = await runtime.store.countSeries()
       return {
         service: 'datapulse',
         version: VERSION,
@@ -69,7 +69,7 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
         late_events: late,
         error_events: errors,
         filtered_events: filtered,
-        metrics: { series: series.total },
+        metrics: { series },
         memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed },
       }
     },

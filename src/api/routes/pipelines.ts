@@ -30,6 +30,7 @@ export function pipelineJson(v: PipelineView): PipelineJson {
     stats: {
       ...v.stats,
       lag: v.lag,
+      pending_results: v.pendingResults,
       watermark: v.watermark === null ? null : iso(v.watermark),
       condition: v.degraded === undefined ? 'ok' : 'degraded',
       ...(v.degraded === undefined ? {} : { condition_reason: v.degraded }),

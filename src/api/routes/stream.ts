@@ -1,10 +1,14 @@
 import Type from 'typebox'
 import { windowJson } from '../../engine/result-shape.ts'
+import { AppError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
+import { sendError } from '../reply.ts'
 import type { Server } from '../server-type.ts'
 import { pipelineJson } from './pipelines.ts'
 
 const INTERVAL_MS = 1_000
+/** Bytes a stream may have unsent (a client that does not read): past it the stream is dropped. */
+const MAX_BUFFERED_BYTES = 1024 * 1024
 
 /**
  * Server-Sent Events for the dashboard: every second a `stats` event (ingest rate, pipelines with
@@ -29,6 +33,11 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
     },
     (request, reply) => {
       const pipelineId = (request.query as { pipeline?: string }).pipeline
+      if (open.size >= runtime.config.maxStreams)
+        return sendError(
+          reply,
+          new AppError('unavailable', `at most ${runtime.config.maxStreams} streams are open at once`, [], 5),
+        )
       reply.hijack()
       const res = reply.raw
       res.writeHead(200, {
@@ -37,20 +46,29 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       })
-      const send = (event: string, data: unknown) =>
+      // a reader that falls behind is dropped, not buffered for: memory per stream stays bounded
+      const send = (event: string, data: unknown) => {
+        if (res.writableLength > MAX_BUFFERED_BYTES) {
+          request.log.warn({ buffered: res.writableLength }, 'stream reader fell behind; dropping it')
+          res.destroy()
+          close()
+          return
+        }
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+      }
       let busy = false
       const tick = async () => {
         if (busy) return
         busy = true
         try {
+          if (!open.has(close)) return
           send('stats', {
             at: new Date(runtime.clock()).toISOString(),
             ingested_total: runtime.ingested,
             per_second: runtime.ingestRate.perSecond(),
             pipelines: runtime.listPipelines().map(pipelineJson),
           })
-          if (pipelineId) {
+          if (pipelineId && open.has(close)) {
             const windows = await runtime.windows(pipelineId, { state: 'all', limit: 500 })
             if (windows.ok) send('windows', windows.value.map(windowJson))
             const dead = await runtime.deadLetters(pipelineId, 50)
@@ -73,10 +91,10 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
       }
       const timer = setInterval(() => void tick(), INTERVAL_MS)
       void tick()
-      const close = () => {
+      function close() {
         clearInterval(timer)
         open.delete(close)
-        res.end()
+        if (!res.destroyed) res.end()
       }
       open.add(close)
       request.raw.on('close', close)

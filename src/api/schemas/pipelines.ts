@@ -115,6 +115,7 @@ export const PipelineStatsSchema = Type.Object({
   errors: Type.Integer(),
   results: Type.Integer({ description: 'window results emitted (closed windows)' }),
   lag: Type.Integer({ description: 'events on the source topic not yet processed' }),
+  pending_results: Type.Integer({ description: 'window results and sink records produced, not yet written' }),
   watermark: Type.Union([Type.String(), Type.Null()]),
   condition: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], {
     description: 'degraded: the source or sink is failing right now; the pipeline keeps retrying',

@@ -230,6 +230,16 @@ export class SqliteMetrics {
     this.#rawCount = (this.#stmt.countRaw.get() as Row).n as number
   }
 
+  /** Points written and not yet in their chunks (a read folds them first). */
+  get hasStaged(): boolean {
+    return this.#round !== undefined || this.#headPoints > 0
+  }
+
+  /** Series stored (a series row is made when its first point is written, before any folding). */
+  countSeries(): number {
+    return (this.#stmt.total.get() as Row).n as number
+  }
+
   /** True while a round is under way, or when the head holds more than a second or 200 000 points of writes. */
   get shouldFlush(): boolean {
     return (

@@ -320,18 +320,39 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Folds every staged point a slice per transaction, letting requests in between, so a read that
+   * must see them all (which folds what is left inside its own transaction) never holds the
+   * thread for millions of points at once.
+   */
+  async #foldStaged(): Promise<void> {
+    // writes keep arriving under load: fold for a bounded time, the read's own fold takes the rest
+    const until = performance.now() + 2_000
+    while (this.#metrics.hasStaged && this.#db.isOpen && performance.now() < until) {
+      this.#transaction(() => this.#metrics.flushSlice(METRIC_FLUSH_SLICE))
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
   async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
+    await this.#foldStaged()
     return this.#transaction(() => this.#metrics.list(limit, offset))
+  }
+
+  async countSeries(): Promise<number> {
+    return this.#metrics.countSeries()
   }
 
   async queryMetrics(
     query: MetricQuery,
   ): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }> {
+    await this.#foldStaged()
     return this.#transaction(() => this.#metrics.query(query, this.#rawSince))
   }
 
   async enforceMetricsRetention(retention: MetricRetention): Promise<number> {
     this.#rawSince = retention.rawBefore
+    await this.#foldStaged()
     return this.#transaction(() => this.#metrics.enforceRetention(retention))
   }
 
