@@ -142,7 +142,9 @@ export class Runtime {
         )
         continue
       }
-      if (record.status === PipelineStatus.running) await runtime.#startRunner(entry)
+      // in the background: the port opens while runners restore (a broker that is away delays nothing)
+      if (record.status === PipelineStatus.running)
+        void runtime.#serial(entry, () => runtime.#startRunner(entry))
     }
     runtime.#retentionTimer = setInterval(() => void runtime.enforceRetention(), 60_000)
     runtime.#retentionTimer.unref()
@@ -426,7 +428,10 @@ export class Runtime {
 
   #runningSourceTopics(): string[] {
     const set = new Set<string>()
-    for (const e of this.#entries.values()) if (e.runner) set.add(e.runner.definition.sourceTopic)
+    // every pipeline meant to run: one still restoring or retrying its start gets its events too
+    for (const e of this.#entries.values())
+      if (e.definition !== null && e.record.status === PipelineStatus.running)
+        set.add(e.definition.sourceTopic)
     return [...set]
   }
 

@@ -10,7 +10,8 @@ import { sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
-const TableParams = Type.Object({ table: Type.String({ pattern: TABLE_NAME.source }) })
+const TableName = Type.String({ pattern: TABLE_NAME.source })
+const TableParams = Type.Object({ table: TableName })
 const MAX_ROWS = 1_000_000
 
 /** Checks rows and extracts each one's key (a string, number or boolean at `keyField`). */
@@ -135,7 +136,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
         querystring: Type.Object({
           q: Type.Optional(Type.String({ maxLength: 256 })),
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
-          offset: Type.Optional(Type.Integer({ minimum: 0 })),
+          offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
         }),
         response: { 200: Type.Unknown({ description: '{"table","total","rows":[…]}' }), ...errors(404) },
       },
@@ -158,7 +159,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
       schema: {
         summary: 'One row by key',
         tags: ['lookups'],
-        params: Type.Object({ table: Type.String(), key: Type.String() }),
+        params: Type.Object({ table: TableName, key: Type.String({ minLength: 1, maxLength: 1_024 }) }),
         response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errors(404) },
       },
       config: { role: 'read' },
