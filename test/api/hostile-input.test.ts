@@ -372,3 +372,21 @@ test('with Kafka configured and no broker at boot, the server starts and its pip
   assert.equal(stopped.body.status, 'stopped')
   assert.equal(stopped.body.stats.condition, 'ok')
 })
+
+test('streams are capped: past --max-streams a new one gets 503 with Retry-After; closed ones free their place', async (t) => {
+  const server = await startServer(t, { env: { DATAPULSE_MAX_STREAMS: '2' } })
+  const open = await Promise.all([1, 2].map(() => fetch(`${server.url}/api/stream`)))
+  for (const r of open) assert.equal(r.status, 200)
+  const refused = await server.call('GET', '/api/stream')
+  assert.equal(refused.status, 503)
+  assert.equal(refused.body.error.code, 'unavailable')
+  assert.equal(refused.headers.get('retry-after'), '5')
+  for (const r of open) await r.body?.cancel()
+  const again = await eventually(async () => {
+    const r = await fetch(`${server.url}/api/stream`)
+    if (r.status === 200) return r
+    await r.body?.cancel()
+    return undefined
+  })
+  await again.body?.cancel()
+})
