@@ -126,6 +126,7 @@ export class Runtime {
         })
     const runtime = new Runtime(options, store, log)
     await runtime.lookups.load()
+    const starts: Promise<void>[] = []
     for (const record of await store.listPipelines()) {
       const parsed = parsePipeline(record.spec, runtime.#limits)
       const checkpoint = await store.loadCheckpoint(record.id)
@@ -142,10 +143,11 @@ export class Runtime {
         )
         continue
       }
-      // in the background: the port opens while runners restore (a broker that is away delays nothing)
       if (record.status === PipelineStatus.running)
-        void runtime.#serial(entry, () => runtime.#startRunner(entry))
+        starts.push(runtime.#serial(entry, () => runtime.#startRunner(entry)))
     }
+    // side by side; a start that fails (a broker away at boot) does not stop the server: it is retried
+    await Promise.all(starts)
     runtime.#retentionTimer = setInterval(() => void runtime.enforceRetention(), 60_000)
     runtime.#retentionTimer.unref()
     return runtime
