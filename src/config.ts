@@ -120,6 +120,14 @@ const OPTIONS = {
     max: 1_000_000_000,
     help: 'events a running pipeline may be behind before ingestion answers 429',
   },
+  'ingest-memory-limit-mb': {
+    env: 'DATAPULSE_INGEST_MEMORY_LIMIT_MB',
+    kind: 'int',
+    default: 768,
+    min: 64,
+    max: 1_048_576,
+    help: 'process RSS in MB above which ingestion answers 429 until memory falls (window state and queues stay bounded)',
+  },
   'max-pending-results': {
     env: 'DATAPULSE_MAX_PENDING_RESULTS',
     kind: 'int',
@@ -235,6 +243,7 @@ export interface Config {
   maxWindowsPerEvent: number
   maxLag: number
   maxPendingResults: number
+  ingestMemoryLimitMb: number
   maxConnections: number
   maxStreams: number
   deadLetterLimit: number

@@ -22,6 +22,7 @@ import {
   type Store,
 } from '../stores/store.ts'
 import { Lookups } from './lookups.ts'
+import { MemorySampler } from './memory-sampler.ts'
 import { PipelineRunner } from './pipeline-runner.ts'
 import { RateMeter } from './rate-meter.ts'
 
@@ -80,6 +81,8 @@ export class Runtime {
   readonly #limits: AggregateLimits & { maxWindowsPerEvent: number }
   readonly #ids = new IdSequence(randomBytes(6).toString('base64url'))
   #ingested = 0
+  /** the process RSS, sampled a few times a second (reading it per request would cost a system call each) */
+  readonly #memory = new MemorySampler(250)
   #retentionTimer: NodeJS.Timeout | undefined
   #closed = false
 
@@ -394,6 +397,17 @@ export class Runtime {
     // without a topic: every running pipeline's; with none running, the default topic (acknowledged means stored)
     const running = topic === undefined ? this.#runningSourceTopics() : []
     const topics = topic !== undefined ? [topic] : running.length > 0 ? running : [this.config.defaultTopic]
+    const rssMb = this.#memory.rssMb
+    if (rssMb > this.config.ingestMemoryLimitMb)
+      return {
+        ok: false,
+        error: new AppError(
+          'overloaded',
+          `the server holds ${Math.round(rssMb)} MB (limit ${this.config.ingestMemoryLimitMb} MB) while pipelines catch up; retry later`,
+          [],
+          1,
+        ),
+      }
     for (const e of this.#entries.values()) {
       const r = e.runner
       if (!r || !topics.includes(r.definition.sourceTopic)) continue
@@ -486,6 +500,7 @@ export class Runtime {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#retentionTimer)
+    this.#memory.stop()
     for (const e of this.#entries.values()) this.#cancelRetry(e)
     await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
     await this.log.close()
