@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { countDistinct, EXACT_DISTINCT_LIMIT, percentile } from '../../src/engine/aggregators/aggregators.ts'
+import { DDSketch } from '@datadog/sketches-js'
+import {
+  countDistinct,
+  EXACT_DISTINCT_LIMIT,
+  EXACT_PERCENTILE_LIMIT,
+  PERCENTILE_ACCURACY,
+  percentile,
+} from '../../src/engine/aggregators/aggregators.ts'
 import { HyperLogLog } from '../../src/engine/aggregators/hyperloglog.ts'
 import { rng } from '../helpers/random.ts'
 
@@ -55,4 +62,40 @@ test('percentiles are within 1% of the value at rank floor(q(n-1)), including ne
     const got = agg.result(merged)!
     assert.ok(Math.abs(got - want) <= 0.01 * Math.abs(want), `q=${q} got ${got} want ${want}`)
   }
+})
+
+test('percentiles are exact up to the limit, then a sketch; every mix merges; old sketch checkpoints load', () => {
+  const r = rng(11)
+  const agg = percentile(0.9)
+  for (const sizes of [
+    [3, 5],
+    [EXACT_PERCENTILE_LIMIT, 1],
+    [EXACT_PERCENTILE_LIMIT + 5, 2],
+    [1, EXACT_PERCENTILE_LIMIT * 3],
+    [500, 700],
+  ]) {
+    const parts = sizes.map(() => agg.init())
+    const values: number[] = []
+    sizes.forEach((n, p) => {
+      for (let i = 0; i < n; i++) {
+        const v = (r.next() - 0.4) * 1_000
+        values.push(v)
+        agg.add(parts[p], v)
+      }
+    })
+    const merged = agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(parts[0]))))
+    agg.merge(merged, parts[1])
+    values.sort((x, y) => x - y)
+    const want = values[Math.floor(0.9 * (values.length - 1))]
+    const got = agg.result(merged)!
+    if (values.length <= EXACT_PERCENTILE_LIMIT) assert.equal(got, want, `${sizes}: exact`)
+    else assert.ok(Math.abs(got - want) <= 0.01 * Math.abs(want), `${sizes}: got ${got} want ${want}`)
+  }
+  assert.equal(agg.result(agg.init()), null)
+  // a checkpoint from before exact percentiles: the sketch's base64 protobuf
+  const sketch = new DDSketch({ relativeAccuracy: PERCENTILE_ACCURACY })
+  for (const v of [1, 2, 3, 4, 100]) sketch.accept(v)
+  const old = agg.fromJson(Buffer.from(sketch.toProto()).toString('base64'))
+  // rank floor(0.9 · 4) = 3 of [1, 2, 3, 4, 100]
+  assert.ok(Math.abs(agg.result(old)! - 4) <= 0.04)
 })

@@ -179,20 +179,63 @@ export function countDistinct(precision: number): Aggregator<Distinct> {
 
 /** Relative accuracy of every percentile sketch. */
 export const PERCENTILE_ACCURACY = 0.01
+/**
+ * Values a percentile keeps exactly before it turns into a DDSketch: most (window, key) pairs see
+ * a few values, and a sketch costs ~1 KB even for one, so small groups stay a small array (and
+ * their answer is exact, inside the sketch's promise).
+ */
+export const EXACT_PERCENTILE_LIMIT = 32
 
-export function percentile(q: number): Aggregator<DDSketch> {
+type Quantiles = { exact: number[] | null; sketch: DDSketch | null }
+
+function newSketch(): DDSketch {
+  return new DDSketch({ relativeAccuracy: PERCENTILE_ACCURACY })
+}
+
+function mergeSketch(into: DDSketch, from: DDSketch): void {
+  if (from.count === 0) return
+  const copying = into.count === 0
+  into.merge(from)
+  // sketches-js 2.1 merges only the positive store of a non-empty sketch: add the negative one
+  if (!copying) into.negativeStore.merge(from.negativeStore)
+}
+
+export function percentile(q: number): Aggregator<Quantiles> {
+  const promote = (acc: Quantiles): DDSketch => {
+    const sketch = newSketch()
+    for (const v of acc.exact ?? []) sketch.accept(v)
+    acc.exact = null
+    acc.sketch = sketch
+    return sketch
+  }
+  const add = (acc: Quantiles, value: number) => {
+    if (acc.sketch) acc.sketch.accept(value)
+    else {
+      const exact = acc.exact!
+      exact.push(value)
+      if (exact.length > EXACT_PERCENTILE_LIMIT) promote(acc)
+    }
+  }
   return {
-    init: () => new DDSketch({ relativeAccuracy: PERCENTILE_ACCURACY }),
-    add: (acc, value) => acc.accept(value as number),
+    init: () => ({ exact: [], sketch: null }),
+    add: (acc, value) => add(acc, value as number),
     merge: (into, from) => {
-      if (from.count === 0) return
-      const copying = into.count === 0
-      into.merge(from)
-      // sketches-js 2.1 merges only the positive store of a non-empty sketch: add the negative one
-      if (!copying) into.negativeStore.merge(from.negativeStore)
+      if (from.sketch) mergeSketch(into.sketch ?? promote(into), from.sketch)
+      else for (const v of from.exact ?? []) add(into, v)
     },
-    result: (acc) => (acc.count === 0 ? null : acc.getValueAtQuantile(q)),
-    toJson: (acc) => Buffer.from(acc.toProto()).toString('base64'),
-    fromJson: (json) => DDSketch.fromProto(Buffer.from(json as string, 'base64')),
+    result: (acc) => {
+      if (acc.sketch) return acc.sketch.count === 0 ? null : acc.sketch.getValueAtQuantile(q)
+      const exact = acc.exact!
+      if (exact.length === 0) return null
+      // the value at rank floor(q·(n−1)), as the sketch defines it
+      return [...exact].sort((a, b) => a - b)[Math.floor(q * (exact.length - 1))]
+    },
+    // a checkpoint of the sketch form is a base64 string, as it always was
+    toJson: (acc): JsonValue =>
+      acc.sketch ? Buffer.from(acc.sketch.toProto()).toString('base64') : { exact: [...acc.exact!] },
+    fromJson: (json) =>
+      typeof json === 'string'
+        ? { exact: null, sketch: DDSketch.fromProto(Buffer.from(json, 'base64')) }
+        : { exact: [...(json as { exact: number[] }).exact], sketch: null },
   }
 }
