@@ -55,12 +55,9 @@ export function routeNotFound(app: Server): (request: FastifyRequest, reply: Fas
     const methods = Array.isArray(route.method) ? route.method : [route.method]
     const source = route.url
       .split('/')
+      // `:name` is one segment, `*` anything; the rest literally
       .map((part) =>
-        part.startsWith(':')
-          ? '[^/]+'
-          : part === '*'
-            ? '.*'
-            : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('\\*', '.*'),
+        part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('\\*', '.*'),
       )
       .join('/')
     routes.push({ pattern: new RegExp(`^${source}/?$`), methods })
