@@ -2,12 +2,14 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
+import { guardAccess } from './api/access.ts'
 import { limitConnections } from './api/connection-limit.ts'
 import { clientErrorHandler, frameworkErrors, routeNotFound } from './api/framework-errors.ts'
 import { rememberRawBody } from './api/raw-body.ts'
 import { errorHandler } from './api/reply.ts'
 import { eventRoutes } from './api/routes/events.ts'
 import { healthRoutes } from './api/routes/health.ts'
+import { keyRoutes } from './api/routes/keys.ts'
 import { lookupRoutes } from './api/routes/lookups.ts'
 import { metricRoutes } from './api/routes/metrics.ts'
 import { pipelineRoutes } from './api/routes/pipelines.ts'
@@ -15,6 +17,7 @@ import { streamRoutes } from './api/routes/stream.ts'
 import { uiRoutes } from './api/routes/ui.ts'
 import { ErrorBody } from './api/schemas/common.ts'
 import type { Server } from './api/server-type.ts'
+import type { RouteRole } from './auth/key-types.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './logger.ts'
 import { Runtime } from './runtime/runtime.ts'
@@ -22,8 +25,8 @@ import { VERSION } from './version.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** who may call the route once API keys exist (DESIGN §8): public, read, write, admin */
-    role?: 'public' | 'read' | 'write' | 'admin'
+    /** who may call the route once API keys exist (DESIGN §8); enforced by api/access.ts */
+    role?: RouteRole
   }
 }
 
@@ -49,6 +52,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
     routerOptions: { maxParamLength: 1_024 },
     frameworkErrors,
     clientErrorHandler,
+    ...(config.tls ? { https: { cert: config.tls.cert, key: config.tls.key } } : {}),
   }).withTypeProvider<TypeBoxTypeProvider>()
   const notFound = routeNotFound(app)
 
@@ -57,6 +61,8 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   app.removeContentTypeParser(['application/json', 'text/plain'])
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
+      // an empty body is no body (POST …/start with Content-Type: application/json and nothing else)
+      if ((body as Buffer).length === 0) return done(null, undefined)
       const parsed: unknown = JSON.parse((body as Buffer).toString('utf8'))
       rememberRawBody(parsed, body as Buffer)
       done(null, parsed)
@@ -69,6 +75,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFound)
   app.addSchema(ErrorBody)
+  await guardAccess(app, config, runtime.keys, runtime.clock)
 
   await app.register(swagger, {
     openapi: {
@@ -78,7 +85,11 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
         description:
           'Streaming analytics: ingest events, run pipelines of filter/map/enrich/windowed aggregates, read results.',
       },
-      tags: ['health', 'pipelines', 'events', 'metrics', 'lookups'].map((name) => ({ name })),
+      tags: ['health', 'pipelines', 'events', 'metrics', 'lookups', 'keys'].map((name) => ({ name })),
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key: dp_…' } },
+      },
+      security: [{ apiKey: [] }],
     },
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -88,6 +99,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   eventRoutes(app, runtime)
   metricRoutes(app, runtime)
   lookupRoutes(app, runtime)
+  keyRoutes(app, runtime)
   streamRoutes(app, runtime)
   uiRoutes(app)
   return { app, runtime }

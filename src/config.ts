@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { parseConfiguredKeys } from './auth/api-keys.ts'
+import type { ApiKeyRecord } from './auth/key-types.ts'
 import { isTopicName, TOPIC_RULE } from './engine/pipeline-spec.ts'
 import type { KafkaSettings } from './log/kafka-log.ts'
 
@@ -221,6 +224,71 @@ const OPTIONS = {
     help: 'connect to the brokers over TLS',
   },
   'database-url': { env: 'DATABASE_URL', kind: 'string', default: '', help: 'PostgreSQL store' },
+  'keys-file': {
+    env: 'DATAPULSE_KEYS_FILE',
+    kind: 'string',
+    default: '',
+    help: 'JSON file of API keys as hashes (npm run new-key prints an entry); any key turns authentication on',
+  },
+  'api-keys': {
+    env: 'DATAPULSE_API_KEYS',
+    kind: 'string',
+    default: '',
+    help: 'API keys as hashes, the same JSON as the keys file, for containers',
+  },
+  insecure: {
+    env: 'DATAPULSE_INSECURE',
+    kind: 'flag',
+    default: false,
+    help: 'allow a non-loopback --host with no API keys (anyone who reaches the port can do anything)',
+  },
+  'allowed-hosts': {
+    env: 'DATAPULSE_ALLOWED_HOSTS',
+    kind: 'string',
+    default: '',
+    help: "Host header names accepted besides the listen address and localhost (comma-separated; '*' = any)",
+  },
+  'cors-origin': {
+    env: 'DATAPULSE_CORS_ORIGIN',
+    kind: 'string',
+    default: '',
+    help: 'origins (scheme://host[:port], comma-separated) whose pages may call the API; unset: none',
+  },
+  'tls-cert': {
+    env: 'DATAPULSE_TLS_CERT',
+    kind: 'string',
+    default: '',
+    help: 'PEM certificate: serve HTTPS',
+  },
+  'tls-key': { env: 'DATAPULSE_TLS_KEY', kind: 'string', default: '', help: 'PEM private key of --tls-cert' },
+  'rate-limit-ingest': {
+    env: 'DATAPULSE_RATE_LIMIT_INGEST',
+    kind: 'int',
+    default: 6_000,
+    min: 0,
+    max: 100_000_000,
+    help: 'ingest requests per minute per key (or per address without one); 0 = no limit',
+  },
+  'rate-limit-api': {
+    env: 'DATAPULSE_RATE_LIMIT_API',
+    kind: 'int',
+    default: 1_200,
+    min: 0,
+    max: 100_000_000,
+    help: 'other API requests per minute per key (or per address without one); 0 = no limit',
+  },
+  'rate-limit-loopback': {
+    env: 'DATAPULSE_RATE_LIMIT_LOOPBACK',
+    kind: 'flag',
+    default: false,
+    help: 'apply the rate limits to loopback callers too',
+  },
+  'metrics-open-on-loopback': {
+    env: 'DATAPULSE_METRICS_OPEN_ON_LOOPBACK',
+    kind: 'flag',
+    default: false,
+    help: 'serve /metrics to loopback callers without a key (a local Prometheus)',
+  },
 } as const
 
 type Options = typeof OPTIONS
@@ -253,6 +321,16 @@ export interface Config {
   metricsMaxPoints: number
   /** set when KAFKA_BROKERS is: topics are Kafka topics */
   kafka: KafkaSettings | null
+  /** configured API keys (hashes), from --keys-file and --api-keys */
+  apiKeys: ApiKeyRecord[]
+  insecure: boolean
+  allowedHosts: string[]
+  corsOrigins: string[]
+  tls: { cert: Buffer; key: Buffer } | null
+  rateLimitIngest: number
+  rateLimitApi: number
+  rateLimitLoopback: boolean
+  metricsOpenOnLoopback: boolean
 }
 
 export class ConfigError extends Error {}
@@ -267,20 +345,30 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   try {
     flags = parseArgs({
       args: argv,
-      options: Object.fromEntries(Object.keys(OPTIONS).map((name) => [name, { type: 'string' as const }])),
+      options: Object.fromEntries(
+        Object.entries(OPTIONS).map(([name, o]) => [
+          name,
+          { type: o.kind === 'flag' ? 'boolean' : 'string' },
+        ]),
+      ) as Record<string, { type: 'boolean' | 'string' }>,
       strict: true,
       allowPositionals: false,
     }).values
   } catch (err) {
     throw new ConfigError((err as Error).message)
   }
-  const out: Record<string, string | number> = {}
+  const out: Record<string, string | number | boolean> = {}
   for (const [name, option] of Object.entries(OPTIONS) as Array<[OptionName, Options[OptionName]]>) {
-    const raw = (flags[name] as string | undefined) ?? env[option.env]
+    const flag = flags[name]
+    const raw = typeof flag === 'boolean' ? String(flag) : (flag ?? env[option.env])
     const source = flags[name] !== undefined ? `--${name}` : option.env
-    let value: string | number = option.default
+    let value: string | number | boolean = option.default
     if (raw !== undefined && raw !== '') {
-      if (option.kind === 'int') {
+      if (option.kind === 'flag') {
+        if (!['true', 'false', '1', '0'].includes(raw))
+          throw new ConfigError(`${source} must be true or false, got '${raw}'`)
+        value = raw === 'true' || raw === '1'
+      } else if (option.kind === 'int') {
         const n = Number(raw)
         if (!Number.isInteger(n) || n < option.min || n > option.max)
           throw new ConfigError(
@@ -324,8 +412,65 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
         }
   if (kafka && !kafka.brokers.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)))
     throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got '${out.kafkaBrokers}'`)
-  for (const k of Object.keys(out)) if (k.startsWith('kafka') || k === 'databaseUrl') delete out[k]
-  return { ...(out as unknown as Omit<Config, 'kafka'>), kafka }
+  const security = securitySettings(out)
+  for (const k of Object.keys(out))
+    if (k.startsWith('kafka') || k === 'databaseUrl' || k === 'keysFile' || k.startsWith('tls')) delete out[k]
+  return { ...(out as unknown as Omit<Config, 'kafka' | keyof typeof security>), kafka, ...security }
+}
+
+function list(value: string | number | boolean): string[] {
+  return String(value)
+    .split(',')
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0)
+}
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path)
+  } catch (err) {
+    throw new ConfigError(`${what} '${path}' cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`)
+  }
+}
+
+/** Keys, hosts, origins and TLS: the settings DESIGN §8 "Security" names. */
+function securitySettings(out: Record<string, string | number | boolean>) {
+  const apiKeys: ApiKeyRecord[] = []
+  try {
+    if (out.keysFile !== '')
+      apiKeys.push(
+        ...parseConfiguredKeys(
+          readFile(String(out.keysFile), '--keys-file').toString('utf8'),
+          'file',
+          '--keys-file',
+        ),
+      )
+    if (out.apiKeys !== '')
+      apiKeys.push(...parseConfiguredKeys(String(out.apiKeys), 'env', 'DATAPULSE_API_KEYS'))
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    throw new ConfigError((err as Error).message)
+  }
+  const ids = new Set<string>()
+  for (const k of apiKeys) {
+    if (ids.has(k.id)) throw new ConfigError(`API key id '${k.id}' is configured twice`)
+    ids.add(k.id)
+  }
+  const corsOrigins = list(out.corsOrigin)
+  for (const origin of corsOrigins)
+    if (!/^https?:\/\/[^/\s]+$/.test(origin))
+      throw new ConfigError(`--cors-origin entries must be scheme://host[:port], got '${origin}'`)
+  if ((out.tlsCert === '') !== (out.tlsKey === ''))
+    throw new ConfigError('--tls-cert and --tls-key go together: give both or neither')
+  const tls =
+    out.tlsCert === ''
+      ? null
+      : { cert: readFile(String(out.tlsCert), '--tls-cert'), key: readFile(String(out.tlsKey), '--tls-key') }
+  const allowedHosts = list(out.allowedHosts).map((h) => h.toLowerCase())
+  delete out.apiKeys
+  delete out.corsOrigin
+  delete out.allowedHosts
+  return { apiKeys, corsOrigins, allowedHosts, tls }
 }
 
 /** Rows for the README's configuration table. */
@@ -336,4 +481,19 @@ export function describeOptions(): Array<{ flag: string; env: string; default: s
     default: String(o.default),
     help: o.help,
   }))
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost'])
+
+/** Without API keys the server stays on loopback; a wider --host needs --insecure, and says so at every start. */
+export function checkExposure(config: Config, keysRequired: boolean): { refuse?: string; warn?: string } {
+  const loopback = LOOPBACK_HOSTS.has(config.host) || config.host.startsWith('127.')
+  if (keysRequired || loopback) return {}
+  if (!config.insecure)
+    return {
+      refuse: `refusing --host ${config.host} with no API keys (anyone who reaches the port could do anything): configure keys (--keys-file, npm run new-key) or pass --insecure`,
+    }
+  return {
+    warn: `INSECURE: listening on ${config.host} with no API keys: anyone who reaches port ${config.port} can read, change and delete everything`,
+  }
 }

@@ -1,5 +1,5 @@
 import { buildApp } from './app.ts'
-import { ConfigError, loadConfig } from './config.ts'
+import { ConfigError, checkExposure, loadConfig } from './config.ts'
 import { createLogger } from './logger.ts'
 
 async function main(): Promise<void> {
@@ -14,7 +14,14 @@ async function main(): Promise<void> {
     throw err
   }
   const logger = createLogger(config.logLevel)
-  const { app } = await buildApp({ config, logger })
+  const { app, runtime } = await buildApp({ config, logger })
+  const exposure = checkExposure(config, runtime.keys.required)
+  if (exposure.refuse) {
+    process.stderr.write(`datapulse: ${exposure.refuse}\n`)
+    await app.close()
+    process.exit(2)
+  }
+  if (exposure.warn) logger.warn(exposure.warn)
   let closing = false
   const shutdown = (signal: string) => {
     if (closing) return

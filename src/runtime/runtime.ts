@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
+import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import type { AggregateLimits } from '../engine/aggregate.ts'
 import { IdSequence, normalizeEvents } from '../engine/events.ts'
@@ -72,6 +73,8 @@ export class Runtime {
   readonly store: Store
   readonly log: EventLog
   readonly lookups: Lookups
+  /** the API keys the server accepts (any key turns authentication on) */
+  readonly keys: KeyRing
   readonly logger: Logger
   readonly clock: () => number
   readonly startedAt: number
@@ -86,8 +89,9 @@ export class Runtime {
   #retentionTimer: NodeJS.Timeout | undefined
   #closed = false
 
-  private constructor(options: RuntimeOptions, store: Store, log: EventLog) {
+  private constructor(options: RuntimeOptions, store: Store, log: EventLog, keys: KeyRing) {
     this.config = options.config
+    this.keys = keys
     this.logger = options.logger
     this.clock = options.clock ?? Date.now
     this.store = store
@@ -127,7 +131,7 @@ export class Runtime {
           logger,
           clock: options.clock,
         })
-    const runtime = new Runtime(options, store, log)
+    const runtime = new Runtime(options, store, log, await KeyRing.open(config.apiKeys, store))
     await runtime.lookups.load()
     const starts: Promise<void>[] = []
     for (const record of await store.listPipelines()) {

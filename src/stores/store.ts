@@ -1,3 +1,4 @@
+import type { ApiKeyRecord } from '../auth/key-types.ts'
 import type { DeadLetterReason, Event, JsonValue, WindowResult } from '../engine/types.ts'
 
 export const PipelineStatus = {
@@ -152,6 +153,11 @@ export interface Store {
   queryMetrics(query: MetricQuery): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }>
   /** deletes raw points and rollups past their retention; returns the raw points deleted */
   enforceMetricsRetention(retention: MetricRetention): Promise<number>
+
+  /** API keys made through the API (hashes only; configured keys are never stored) */
+  listApiKeys(): Promise<ApiKeyRecord[]>
+  insertApiKey(record: ApiKeyRecord): Promise<void>
+  deleteApiKey(id: string): Promise<boolean>
 
   close(): Promise<void>
 }

@@ -137,6 +137,31 @@ export function storeContract(
     assert.equal(await store.loadLookupTable('users'), undefined)
   })
 
+  test(`${name}: API keys are kept as hashes, listed oldest first, deleted once`, async (t) => {
+    const store = await newStore(t)
+    const key = (id: string, createdAt: number, expiresAt: number | null) => ({
+      id,
+      name: `k ${id}`,
+      role: 'read' as const,
+      sha256: 'ab'.repeat(32),
+      createdAt,
+      expiresAt,
+      source: 'api' as const,
+    })
+    await store.insertApiKey(key('00000000000000b2', 20, null))
+    await store.insertApiKey(key('00000000000000a1', 10, 1_800_000_000_000))
+    assert.deepEqual(await store.listApiKeys(), [
+      key('00000000000000a1', 10, 1_800_000_000_000),
+      key('00000000000000b2', 20, null),
+    ])
+    assert.equal(await store.deleteApiKey('00000000000000a1'), true)
+    assert.equal(await store.deleteApiKey('00000000000000a1'), false)
+    assert.deepEqual(
+      (await store.listApiKeys()).map((k) => k.id),
+      ['00000000000000b2'],
+    )
+  })
+
   test(`${name}: metrics: series identity is name + sorted tags; buckets aligned to step; each agg`, async (t) => {
     const store = await newStore(t)
     await store.writeMetrics([

@@ -15,6 +15,34 @@ export interface ApiError {
 
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ApiError }
 
+const KEY_ITEM = 'datapulse.api-key'
+let onUnauthorized: (message: string) => void = () => undefined
+
+/** The API key this tab sends (kept for the tab's life only, never in a URL). */
+export function apiKey(): string | null {
+  return sessionStorage.getItem(KEY_ITEM)
+}
+
+export function setApiKey(key: string | null): void {
+  if (key === null) sessionStorage.removeItem(KEY_ITEM)
+  else sessionStorage.setItem(KEY_ITEM, key)
+}
+
+/** What to do when the server answers 401 (the dashboard asks for a key). */
+export function whenUnauthorized(handler: (message: string) => void): void {
+  onUnauthorized = handler
+}
+
+export function unauthorized(message: string): void {
+  onUnauthorized(message)
+}
+
+/** Headers every call sends: the key, if there is one. */
+export function authHeaders(): Record<string, string> {
+  const key = apiKey()
+  return key ? { authorization: `Bearer ${key}` } : {}
+}
+
 /** Calls the API; an error answer becomes a value with the API's code, message and details. */
 export async function api<T>(
   method: string,
@@ -22,11 +50,11 @@ export async function api<T>(
   body?: unknown,
   contentType = 'application/json',
 ): Promise<Result<T>> {
-  const init: RequestInit = { method, headers: {} }
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body)
-    ;(init.headers as Record<string, string>)['content-type'] = contentType
-  }
+  const headers: Record<string, string> = authHeaders()
+  const init: RequestInit = { method, headers }
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body)
+  // a POST always says what it is, even without a body (the server refuses "simple" cross-site POSTs)
+  if (body !== undefined || method === 'POST') headers['content-type'] = contentType
   let res: Response
   try {
     res = await fetch(path, init)
@@ -37,6 +65,7 @@ export async function api<T>(
   const parsed = text ? (JSON.parse(text) as unknown) : null
   if (res.ok) return { ok: true, value: parsed as T }
   const e = (parsed as { error?: Partial<ApiError> } | null)?.error ?? {}
+  if (res.status === 401) unauthorized(e.message ?? 'this server needs an API key')
   return {
     ok: false,
     error: {

@@ -1,3 +1,5 @@
+import { apiKey, setApiKey, whenUnauthorized } from './api.ts'
+import { h } from './dom.ts'
 import { editor } from './pages/editor.ts'
 import { lookupsPage } from './pages/lookups.ts'
 import { metricsPage } from './pages/metrics.ts'
@@ -25,5 +27,57 @@ function route(): void {
   app.focus({ preventScroll: true })
 }
 
+/** The server needs a key: ask for it once (kept for this tab only) and start the page again. */
+function askForKey(message: string): void {
+  if (document.getElementById('key-form')) return
+  cleanup()
+  cleanup = () => undefined
+  const input = h('input', {
+    id: 'api-key',
+    type: 'password',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    required: true,
+    'aria-describedby': 'key-why',
+  })
+  const form = h(
+    'form',
+    { id: 'key-form', class: 'card' },
+    h('h1', {}, 'API key'),
+    h(
+      'p',
+      { id: 'key-why' },
+      message,
+      '. The key is kept in this tab only and sent in the Authorization header.',
+    ),
+    h('label', { for: 'api-key' }, 'Key'),
+    input,
+    h('button', { type: 'submit' }, 'Use key'),
+  )
+  form.addEventListener('submit', (e) => {
+    e.preventDefault()
+    setApiKey(input.value.trim())
+    showKeyState()
+    route()
+  })
+  app.replaceChildren(form)
+  input.focus()
+}
+
+/** "Forget key" in the header while a key is set. */
+function showKeyState(): void {
+  document.getElementById('forget-key')?.remove()
+  if (apiKey() === null) return
+  const button = h('button', { id: 'forget-key', type: 'button', class: 'link' }, 'Forget key')
+  button.addEventListener('click', () => {
+    setApiKey(null)
+    showKeyState()
+    route()
+  })
+  document.querySelector('header')?.append(button)
+}
+
+whenUnauthorized((message) => askForKey(message))
 window.addEventListener('hashchange', route)
+showKeyState()
 route()

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
+import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
 import type {
   Checkpoint,
@@ -354,6 +355,31 @@ export class SqliteStore implements Store {
     this.#rawSince = retention.rawBefore
     await this.#foldStaged()
     return this.#transaction(() => this.#metrics.enforceRetention(retention))
+  }
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    const rows = this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as Row[]
+    return rows.map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      role: r.role as Role,
+      sha256: r.sha256 as string,
+      createdAt: r.created_at as number,
+      expiresAt: (r.expires_at as number | null) ?? null,
+      source: 'api',
+    }))
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    this.#db
+      .prepare(
+        'INSERT INTO api_keys (id, name, role, sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(k.id, k.name, k.role, k.sha256, k.createdAt, k.expiresAt)
+  }
+
+  async deleteApiKey(id: string): Promise<boolean> {
+    return this.#db.prepare('DELETE FROM api_keys WHERE id = ?').run(id).changes > 0
   }
 
   async close(): Promise<void> {
