@@ -18,6 +18,7 @@ async function main(): Promise<void> {
   const exposure = checkExposure(config, runtime.keys.required)
   if (exposure.refuse) {
     process.stderr.write(`datapulse: ${exposure.refuse}\n`)
+    await app.ready()
     await app.close()
     process.exit(2)
   }

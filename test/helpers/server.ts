@@ -31,11 +31,24 @@ export function manualClock(start = Date.parse('2026-11-26T10:00:00Z')) {
 /** Starts the real server on a free port with a fresh data dir (or the given one). */
 export async function startServer(
   t: TestContext,
-  options: { dataDir?: string; clock?: () => number; env?: Record<string, string> } = {},
+  options: {
+    dataDir?: string
+    clock?: () => number
+    env?: Record<string, string>
+    /** more flags, as on the command line */
+    args?: string[]
+    logger?: import('../../src/logger.ts').Logger
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir(t)
-  const config = loadConfig(['--port', '0', '--data-dir', dataDir], { ...options.env })
-  const { app, runtime } = await buildApp({ config, logger: silentLogger(), clock: options.clock })
+  const config = loadConfig(['--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+    ...options.env,
+  })
+  const { app, runtime } = await buildApp({
+    config,
+    logger: options.logger ?? silentLogger(),
+    clock: options.clock,
+  })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`

@@ -1,38 +1,8 @@
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync } from 'node:fs'
 import { test } from 'node:test'
-import { type BrowserContext, chromium, type Page } from 'playwright-core'
-import { buildWeb } from '../../scripts/build-web.ts'
+import type { Page } from 'playwright-core'
+import { ARTIFACTS, browser } from '../helpers/browser.ts'
 import { startServer, type TestServer } from '../helpers/server.ts'
-import { tempDir } from '../helpers/tmp.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathname
-
-async function browser(t: import('node:test').TestContext): Promise<BrowserContext | undefined> {
-  if (!existsSync(CHROMIUM)) {
-    if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing (apt-get install chromium)`)
-    t.skip(`browser tests skipped: ${CHROMIUM} is not installed`)
-    return undefined
-  }
-  await buildWeb()
-  mkdirSync(ARTIFACTS, { recursive: true })
-  const context = await chromium.launchPersistentContext(tempDir(t, 'datapulse-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-    viewport: { width: 1440, height: 900 },
-  })
-  t.after(() => context.close())
-  return context
-}
 
 const ingest = (server: TestServer, events: unknown[]) =>
   server.call('POST', '/api/events/ingest', { events })

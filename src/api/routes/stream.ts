@@ -62,6 +62,8 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
         busy = true
         try {
           if (!open.has(close)) return
+          // a key deleted or expired while its stream is open ends the stream
+          if (request.apiKey && !runtime.keys.isValid(request.apiKey.id, runtime.clock())) return close()
           send('stats', {
             at: new Date(runtime.clock()).toISOString(),
             ingested_total: runtime.ingested,

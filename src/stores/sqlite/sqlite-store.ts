@@ -387,9 +387,13 @@ export class SqliteStore implements Store {
     this.#transaction(() => this.#metrics.flush())
     const checkpointer = this.#checkpointer
     if (checkpointer) {
+      // held open until the worker is done (or 2 s), so a process with nothing else to do waits for it
+      checkpointer.ref()
       const exited = new Promise((resolve) => checkpointer.once('exit', resolve))
       checkpointer.postMessage('close')
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2_000).unref())])
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 2_000)))])
+      clearTimeout(timer)
     }
     // the last connection to close folds what is left of the WAL in
     this.#db.close()
