@@ -14,7 +14,11 @@ export const REDACTED_PATHS = [
 ]
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  const options = { level, base: { service: 'datapulse' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }
+  const options = {
+    level,
+    base: { service: 'datapulse' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+  }
   return destination ? pino(options, destination) : pino(options)
 }
 

@@ -74,19 +74,27 @@ export function checkKeyInput(
 }
 
 /**
- * Parses configured keys: a JSON array (or `{"keys": [...]}`) of
+ * Parses configured keys: a JSON array (or `{"keys": [...]}`, or one entry per line) of
  * `{"id", "name", "role", "sha256", "expires_at"?}` as `npm run new-key` prints them.
  * Plain keys are refused: they would sit on disk in clear.
  */
 export function parseConfiguredKeys(text: string, source: 'file' | 'env', where: string): ApiKeyRecord[] {
-  let parsed: unknown
+  let list: unknown
   try {
-    parsed = JSON.parse(text)
+    const parsed: unknown = JSON.parse(text)
+    list = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown; id?: unknown } | null)?.keys
+    if (list === undefined && typeof parsed === 'object' && parsed !== null && 'id' in parsed) list = [parsed]
   } catch (err) {
-    throw new Error(`${where} is not JSON: ${(err as Error).message}`)
+    // one entry per line, as `npm run new-key >> keys.ndjson` leaves them
+    const lines = text.split('\n').filter((l) => l.trim() !== '')
+    try {
+      list = lines.map((l) => JSON.parse(l) as unknown)
+    } catch {
+      throw new Error(`${where} is not JSON (nor one JSON entry per line): ${(err as Error).message}`)
+    }
   }
-  const list = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys
-  if (!Array.isArray(list)) throw new Error(`${where} must be a JSON array of keys (or {"keys": [...]})`)
+  if (!Array.isArray(list))
+    throw new Error(`${where} must be a JSON array of keys, {"keys": [...]}, or one entry per line`)
   const seen = new Set<string>()
   return list.map((entry: unknown, i) => {
     const e = (entry ?? {}) as Record<string, unknown>

@@ -115,6 +115,7 @@ test('configured keys: from a file or the environment, as hashes only; a plain k
     [JSON.stringify([{ ...entry, sha256: 'x' }]), /sha256 must be 64/],
     [JSON.stringify([entry, entry]), /appears twice/],
     ['{', /is not JSON/],
+    ['{"a":1}', /must be a JSON array of keys/],
   ] as const
   for (const [value, message] of refused)
     assert.throws(() => loadConfig([], { DATAPULSE_API_KEYS: value }), message)
@@ -130,7 +131,12 @@ test('configured keys: from a file or the environment, as hashes only; a plain k
   const plain = /dp_\S+/.exec(run.stderr)?.[0] ?? ''
   assert.equal(run.stdout.includes(plain.slice(3)), false, 'stdout has the hash only')
   const { KeyRing } = await import('../../src/auth/key-ring.ts')
-  const fromScript = parseConfiguredKeys(JSON.stringify([printed]), 'file', 'test')
+  // a keys file of one entry per line, as `>> keys.ndjson` makes it
+  const fromScript = parseConfiguredKeys(`${JSON.stringify(entry)}\n${run.stdout}\n`, 'file', 'test')
+  assert.deepEqual(
+    fromScript.map((k) => k.id),
+    [entry.id, printed.id],
+  )
   const { SqliteStore } = await import('../../src/stores/sqlite/sqlite-store.ts')
   const store = new SqliteStore(join(dir, 'ring.db'))
   t.after(() => store.close())
