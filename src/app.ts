@@ -30,6 +30,8 @@ declare module 'fastify' {
   }
 }
 
+const SWAGGER_UI_STYLE = "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"
+
 export interface AppOptions {
   config: Config
   logger: Logger
@@ -92,7 +94,11 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
       security: [{ apiKey: [] }],
     },
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI adds one <style> of its own: allowed by its hash on /docs only
+    transformStaticCSP: (csp) => csp.replace("style-src 'self'", `style-src 'self' ${SWAGGER_UI_STYLE}`),
+  })
 
   healthRoutes(app, runtime)
   pipelineRoutes(app, runtime)
