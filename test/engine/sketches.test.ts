@@ -11,6 +11,35 @@ import {
 import { HyperLogLog } from '../../src/engine/aggregators/hyperloglog.ts'
 import { rng } from '../helpers/random.ts'
 
+test('HyperLogLog: RMS error <= 1.0% and |bias| <= 0.5% from 1k to 1M distinct values (p = 14, many seeds)', () => {
+  const sizes: Array<[n: number, trials: number]> = [
+    [1_000, 60],
+    [5_000, 60],
+    [10_000, 60],
+    [20_000, 60],
+    [40_000, 60],
+    [45_000, 60],
+    [100_000, 30],
+    [1_000_000, 8],
+  ]
+  const report: string[] = []
+  for (const [n, trials] of sizes) {
+    let sum = 0
+    let squares = 0
+    for (let seed = 0; seed < trials; seed++) {
+      const h = new HyperLogLog(14)
+      for (let i = 0; i < n; i++) h.add(`s${seed}-v${i}`)
+      const relative = (h.estimate() - n) / n
+      sum += relative
+      squares += relative * relative
+    }
+    const bias = sum / trials
+    const rms = Math.sqrt(squares / trials)
+    report.push(`n=${n}: bias ${(bias * 100).toFixed(2)}% rms ${(rms * 100).toFixed(2)}%`)
+    assert.ok(rms <= 0.01 && Math.abs(bias) <= 0.005, report.join('; '))
+  }
+})
+
 test('HyperLogLog stays within 2% at 1e5 and 1e6 distinct values, merges and round-trips', () => {
   for (const n of [100_000, 1_000_000]) {
     const a = new HyperLogLog(14)
