@@ -1,4 +1,5 @@
 import type { FieldRef } from './fields.ts'
+import { matchingScalars, parseKeyValue } from './key-filter.ts'
 import type { Event } from './types.ts'
 
 const TAG = '\u0001'
@@ -66,32 +67,21 @@ export interface GroupKeys {
    */
   decode(id: string): Record<string, unknown> | null
   /**
-   * The ids of the keys a filter {path: value as text} matches (a string is its text, anything
-   * else its JSON), when it names every group-by path and nothing else; undefined otherwise (the
-   * caller then checks each key).
+   * The ids of the keys a filter {path: value as text} matches (the rule of key-filter.ts; objects
+   * and arrays aside), when it names every group-by path and nothing else; undefined otherwise
+   * (the caller then checks each key).
    */
   idsMatching(filter: Record<string, string>): string[] | undefined
-}
-
-/** The values whose text (a string itself, anything else its JSON) is `text`. */
-function valuesWithText(text: string): unknown[] {
-  const out: unknown[] = [text]
-  try {
-    const parsed: unknown = JSON.parse(text)
-    if (typeof parsed !== 'string' && JSON.stringify(parsed) === text) out.push(parsed)
-  } catch {
-    // only the string
-  }
-  return out
 }
 
 function idsMatching(groupBy: readonly FieldRef[], filter: Record<string, string>): string[] | undefined {
   const paths = Object.keys(filter)
   if (paths.length !== groupBy.length || groupBy.some((f) => !(f.raw in filter))) return undefined
-  if (groupBy.length === 1) return valuesWithText(filter[groupBy[0].raw]).map(canonical)
+  const values = (text: string) => matchingScalars(parseKeyValue(text))
+  if (groupBy.length === 1) return values(filter[groupBy[0].raw]).map(canonical)
   let ids = ['']
   groupBy.forEach((f, i) => {
-    const parts = valuesWithText(filter[f.raw]).map(canonicalPart)
+    const parts = values(filter[f.raw]).map(canonicalPart)
     ids = ids.flatMap((id) => parts.map((part) => (i === 0 ? part : `${id}${SEPARATOR}${part}`)))
   })
   return ids

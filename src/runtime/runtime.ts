@@ -4,6 +4,7 @@ import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import type { AggregateLimits } from '../engine/aggregate.ts'
 import { IdSequence, normalizeEvents } from '../engine/events.ts'
+import { keyPasses, parseKeyFilters } from '../engine/key-filter.ts'
 import { Pipeline } from '../engine/pipeline.ts'
 import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
 import type { WindowResult } from '../engine/types.ts'
@@ -329,14 +330,11 @@ export class Runtime {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
     const out: WindowResult[] = []
+    const filters = parseKeyFilters(q.key ?? {})
     const matches = (r: WindowResult) => {
       if (q.from !== undefined && r.windowEnd <= q.from) return false
       if (q.to !== undefined && r.windowStart >= q.to) return false
-      for (const [path, value] of Object.entries(q.key ?? {})) {
-        const v = r.key?.[path]
-        if ((typeof v === 'string' ? v : JSON.stringify(v ?? null)) !== value) return false
-      }
-      return true
+      return keyPasses(filters, r.key)
     }
     const keep = (r: WindowResult) => {
       if (matches(r)) out.push(r)

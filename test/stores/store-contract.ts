@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { keyValueMatches, parseKeyValue } from '../../src/engine/key-filter.ts'
 import type { WindowResult } from '../../src/engine/types.ts'
 import type { MetricPoint, PipelineRecord, Store } from '../../src/stores/store.ts'
 
@@ -135,6 +136,59 @@ export function storeContract(
     assert.equal(await store.deleteLookupTable('users'), true)
     assert.equal(await store.deleteLookupTable('users'), false)
     assert.equal(await store.loadLookupTable('users'), undefined)
+  })
+
+  test(`${name}: group-key filters follow the one typed rule (strings, numbers, booleans, null, JSON)`, async (t) => {
+    const store = await newStore(t)
+    const values: Record<string, unknown> = {
+      s10: '10',
+      n10: 10,
+      big: 1e21,
+      t: true,
+      st: 'true',
+      f: false,
+      nil: null,
+      x: 'x',
+      obj: { a: 1 },
+    }
+    const keyed = (id: string, v: unknown): WindowResult => ({
+      windowStart: 0,
+      windowEnd: 60_000,
+      key: v === undefined ? {} : { 'data.v': v },
+      keyId: id,
+      results: { count: 1 },
+      closed: true,
+    })
+    await store.commit('p', {
+      results: [...Object.entries(values).map(([id, v]) => keyed(id, v)), keyed('missing', undefined)],
+      deadLetters: [],
+    })
+    const ids = async (text: string) =>
+      (await store.queryResults('p', { limit: 100, key: { 'data.v': text } })).map((r) => r.keyId).sort()
+    const explicit: Record<string, string[]> = {
+      '10': ['n10', 's10'],
+      '"10"': ['s10'],
+      '10.0': ['n10'],
+      '1e21': ['big'],
+      '1E+21': ['big'],
+      '1000000000000000000000': ['big'],
+      true: ['st', 't'],
+      '"true"': ['st'],
+      false: ['f'],
+      null: ['missing', 'nil'],
+      x: ['x'],
+      '{"a":1}': ['obj'],
+      '{"a":2}': [],
+      '1e400': [],
+      '': [],
+    }
+    for (const [text, want] of Object.entries(explicit)) {
+      assert.deepEqual(await ids(text), want, `filter ${JSON.stringify(text)}`)
+      // and the same as the rule open windows use
+      const all = [...Object.entries(values), ['missing', undefined] as const]
+      const byRule = all.filter(([, v]) => keyValueMatches(parseKeyValue(text), v)).map(([id]) => id)
+      assert.deepEqual(byRule.sort(), want, `rule for ${JSON.stringify(text)}`)
+    }
   })
 
   test(`${name}: API keys are kept as hashes, listed oldest first, deleted once`, async (t) => {

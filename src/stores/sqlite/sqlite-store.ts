@@ -3,6 +3,7 @@ import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
 import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
+import { parseKeyFilters } from '../../engine/key-filter.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
 import type {
   Checkpoint,
@@ -216,9 +217,28 @@ export class SqliteStore implements Store {
       where.push('window_start < ?')
       params.push(q.to)
     }
-    for (const [path, value] of Object.entries(q.key ?? {})) {
-      where.push('CAST(json_extract(key, ?) AS TEXT) IS ?')
-      params.push(`$."${path.replaceAll('"', '\\"')}"`, value)
+    // the rule of engine/key-filter.ts, by JSON type (json_extract alone reads true as 1)
+    for (const [path, filter] of parseKeyFilters(q.key ?? {})) {
+      const at = `$."${path.replaceAll('"', '\\"')}"`
+      const alternatives = ["(json_type(key, ?) = 'text' AND json_extract(key, ?) = ?)"]
+      params.push(at, at, filter.string)
+      if (filter.number !== undefined) {
+        alternatives.push("(json_type(key, ?) IN ('integer', 'real') AND json_extract(key, ?) = ?)")
+        params.push(at, at, filter.number)
+      }
+      if (filter.boolean !== undefined) {
+        alternatives.push('json_type(key, ?) = ?')
+        params.push(at, String(filter.boolean))
+      }
+      if (filter.null) {
+        alternatives.push("coalesce(json_type(key, ?), 'null') = 'null'")
+        params.push(at)
+      }
+      if (filter.structured !== undefined) {
+        alternatives.push("(json_type(key, ?) IN ('object', 'array') AND json_extract(key, ?) = json(?))")
+        params.push(at, at, filter.structured)
+      }
+      where.push(`(${alternatives.join(' OR ')})`)
     }
     params.push(q.limit)
     const rows = this.#db
