@@ -19,6 +19,23 @@ export function windowJson(r: WindowResult): WindowJson {
   }
 }
 
+/** An event as the API shows it and as it travels on Kafka topics (RFC 3339 timestamp). */
+export function eventJson(e: Event): {
+  id: string
+  event_type: string
+  source: string
+  timestamp: string
+  data: Event['data']
+} {
+  return {
+    id: e.id,
+    event_type: e.event_type,
+    source: e.source,
+    timestamp: new Date(e.timestamp).toISOString(),
+    data: e.data,
+  }
+}
+
 /**
  * A result as an event on the embedded sink topic, so another pipeline can read it: `data` is the
  * window exactly as /window shows it plus `pipeline_id`; the event time is the window start; the id

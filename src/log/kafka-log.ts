@@ -9,7 +9,7 @@ import {
   stringSerializers,
 } from '@platformatic/kafka'
 import { normalizeEvents } from '../engine/events.ts'
-import { windowJson } from '../engine/result-shape.ts'
+import { eventJson, windowJson } from '../engine/result-shape.ts'
 import type { Event } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
 import type {
@@ -53,13 +53,7 @@ const IN_FLIGHT_MARGIN_MS = 1_000
 
 /** An event as it travels on a Kafka topic: the API's JSON shape (RFC 3339 timestamp). */
 export function wireEvent(e: Event): string {
-  return JSON.stringify({
-    id: e.id,
-    event_type: e.event_type,
-    source: e.source,
-    timestamp: new Date(e.timestamp).toISOString(),
-    data: e.data,
-  })
+  return JSON.stringify(eventJson(e))
 }
 
 /**
@@ -166,7 +160,8 @@ export class KafkaLog implements EventLog {
             const w = windowJson(r)
             return {
               topic,
-              key: JSON.stringify(r.key),
+              // windows without group_by have no key: a null Kafka key, not the text "null"
+              key: r.key === null ? undefined : JSON.stringify(r.key),
               value: JSON.stringify({ pipeline_id: output.pipelineId, ...w }),
               headers: {
                 pipeline_id: output.pipelineId,

@@ -1,6 +1,7 @@
 import type { AggregateLimits } from '../engine/aggregate.ts'
 import { clearOutput, newPipelineOutput, Pipeline, type PipelineOutput } from '../engine/pipeline.ts'
 import type { PipelineDefinition } from '../engine/pipeline-spec.ts'
+import { eventJson } from '../engine/result-shape.ts'
 import type { LookupSource } from '../engine/stages/enrich.ts'
 import type { Event, WindowResult } from '../engine/types.ts'
 import type { DeadLetterWrite, EventLog, LogReader, Positions, ReaderBatch } from '../log/log.ts'
@@ -402,7 +403,7 @@ export class PipelineRunner {
             pipelineId: this.id,
             reason: d.reason,
             detail: d.detail,
-            payload: d.reason === 'invalid_event' ? d.event.data.raw : d.event,
+            payload: d.reason === 'invalid_event' ? d.event.data.raw : eventJson(d.event),
           }),
         ),
       )

@@ -35,6 +35,17 @@ describe('Kafka source and sink topics on a real broker', () => {
       },
     })
     assert.equal(created.status, 201, JSON.stringify(created.body))
+    // without group_by, results carry a null Kafka key (not the text "null")
+    const totals = await server.call('POST', '/api/pipelines', {
+      name: 'totals',
+      source_topic: 'user-events',
+      sink_topic: 'page-totals',
+      start: true,
+      transformation: {
+        aggregate: { window_seconds: 5, function: { count: null }, idle_timeout_seconds: 0.5 },
+      },
+    })
+    assert.equal(totals.status, 201, JSON.stringify(totals.body))
     const producer = plainProducer(broker.brokers)
     const pages = ['/home', '/home', '/cart', '/home', '/cart', '/about']
     await producer.send({
@@ -65,6 +76,10 @@ describe('Kafka source and sink topics on a real broker', () => {
       }),
     )
     assert.deepEqual(counts, { '/home': 3, '/cart': 2, '/about': 1 })
+    const [total] = await consumeUntil(broker.brokers, 'page-totals', (m) => m.length >= 1)
+    assert.equal(total.key, undefined)
+    assert.deepEqual(JSON.parse(total.value).key, null)
+    assert.equal(JSON.parse(total.value).results.count, 6)
     const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
     assert.equal(stats.events_in, 6)
     assert.equal(stats.condition, 'ok')
@@ -127,6 +142,9 @@ describe('Kafka source and sink topics on a real broker', () => {
     assert.equal(reasons[0].payload, 'not json {')
     assert.match(reasons[1].detail, /event_type/)
     assert.equal(reasons[2].pipeline_id, p.id)
+    // the event as the API shows it: RFC 3339, like every other time DataPulse writes
+    assert.match(reasons[2].payload.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
+    assert.deepEqual(reasons[2].payload.data, { amount: 'five' })
     const window = await eventually(async () => {
       const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body.windows
       return w[0]?.results.sum_data_amount === 10 ? w[0] : undefined

@@ -1,7 +1,7 @@
 import Type from 'typebox'
 import { TIME_RULE } from '../../engine/events.ts'
 import { parseFieldPath } from '../../engine/fields.ts'
-import { windowJson } from '../../engine/result-shape.ts'
+import { eventJson, windowJson } from '../../engine/result-shape.ts'
 import type { Issue } from '../../engine/types.ts'
 import { type Outcome, validationError } from '../../errors.ts'
 import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
@@ -198,7 +198,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
           reason: d.reason,
           detail: d.detail,
           at: iso(d.at),
-          event: { ...d.event, timestamp: iso(d.event.timestamp) },
+          event: eventJson(d.event),
         })),
       }))
     },
