@@ -3,7 +3,7 @@ import type { AggregateSpec, FunctionSpec } from './stages/aggregate-spec.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type JsonValue, type WindowResult } from './types.ts'
 import { PaneWindows } from './window-state/panes.ts'
 import { SessionWindows } from './window-state/sessions.ts'
-import { Accumulation, type SavedSlot, type WindowStore } from './window-state/slot.ts'
+import { Accumulation, type OpenQuery, type SavedSlot, type WindowStore } from './window-state/slot.ts'
 
 export interface AggregateLimits {
   /** distinct keys one window (pane) may hold; for sessions, open sessions in all */
@@ -162,10 +162,11 @@ export class AggregateOperator {
   }
 
   /** Calls `visit` with the partial result of every open window (of the keys `keyFilter` {path: text} matches). */
-  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
+  /** Open windows newest first, at most `q.limit` (`keyFilter` as /window takes it: path → text). */
+  openWindows(q: Omit<OpenQuery, 'only'> & { keyFilter?: Record<string, string> }): WindowResult[] {
     const only =
-      keyFilter && Object.keys(keyFilter).length > 0 ? this.#acc.keys.idsMatching(keyFilter) : undefined
-    this.#store.forEachOpen(this.#watermark, visit, only)
+      q.keyFilter && Object.keys(q.keyFilter).length > 0 ? this.#acc.keys.idsMatching(q.keyFilter) : undefined
+    return this.#store.openWindows(this.#watermark, { ...q, only })
   }
 
   snapshot(): JsonValue {

@@ -1,5 +1,5 @@
 import type { FieldRef } from './fields.ts'
-import { matchingScalars, parseKeyValue } from './key-filter.ts'
+import { matchingValues, parseKeyValue } from './key-filter.ts'
 import type { Event } from './types.ts'
 
 const TAG = '\u0001'
@@ -67,9 +67,9 @@ export interface GroupKeys {
    */
   decode(id: string): Record<string, unknown> | null
   /**
-   * The ids of the keys a filter {path: value as text} matches (the rule of key-filter.ts; objects
-   * and arrays aside), when it names every group-by path and nothing else; undefined otherwise
-   * (the caller then checks each key).
+   * The ids of the keys a filter {path: value as text} matches (the rule of key-filter.ts), when it
+   * names every group-by path and nothing else; undefined otherwise (the caller then checks each
+   * key).
    */
   idsMatching(filter: Record<string, string>): string[] | undefined
 }
@@ -77,7 +77,7 @@ export interface GroupKeys {
 function idsMatching(groupBy: readonly FieldRef[], filter: Record<string, string>): string[] | undefined {
   const paths = Object.keys(filter)
   if (paths.length !== groupBy.length || groupBy.some((f) => !(f.raw in filter))) return undefined
-  const values = (text: string) => matchingScalars(parseKeyValue(text))
+  const values = (text: string) => matchingValues(parseKeyValue(text))
   if (groupBy.length === 1) return values(filter[groupBy[0].raw]).map(canonical)
   let ids = ['']
   groupBy.forEach((f, i) => {

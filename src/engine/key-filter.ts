@@ -78,12 +78,13 @@ export function keyValueMatches(filter: KeyValueFilter, value: unknown): boolean
   }
 }
 
-/** The scalar key values a filter matches (objects and arrays aside): an index looks these up. */
-export function matchingScalars(filter: KeyValueFilter): unknown[] {
+/** Every key value a filter matches: an index looks these up. */
+export function matchingValues(filter: KeyValueFilter): unknown[] {
   const out: unknown[] = [filter.string]
   if (filter.number !== undefined) out.push(filter.number)
   if (filter.boolean !== undefined) out.push(filter.boolean)
   if (filter.null) out.push(null)
+  if (filter.structured !== undefined) out.push(JSON.parse(filter.structured))
   return out
 }
 

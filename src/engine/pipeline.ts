@@ -93,8 +93,8 @@ export class Pipeline {
     this.aggregate?.advance(nowMs, out)
   }
 
-  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
-    this.aggregate?.forEachOpen(visit, keyFilter)
+  openWindows(q: Parameters<AggregateOperator['openWindows']>[0]): WindowResult[] {
+    return this.aggregate?.openWindows(q) ?? []
   }
 
   snapshot(): JsonValue {

@@ -436,7 +436,7 @@ export class PipelineRunner {
     await this.#checkpointed_(checkpoint, false)
   }
 
-  forEachOpen(visit: (result: WindowResult) => void, keyFilter?: Record<string, string>): void {
-    this.#pipeline.forEachOpen(visit, keyFilter)
+  openWindows(q: Parameters<Pipeline['openWindows']>[0]): WindowResult[] {
+    return this.#pipeline.openWindows(q)
   }
 }

@@ -62,6 +62,13 @@ interface Entry {
   retry: { timer: NodeJS.Timeout; delayMs: number } | undefined
   /** serialises start/stop/delete of one pipeline */
   busy: Promise<unknown>
+  /**
+   * The window state of a pipeline that is not running, decoded once from its last checkpoint,
+   * so /window and the dashboard do not parse it on every call; `generation` (moved by every
+   * start and stop) keeps a decode begun before one from landing after it.
+   */
+  parked: Pipeline | undefined
+  generation: number
 }
 
 /** Backoff between attempts to start a pipeline whose start failed (the broker is away, say). */
@@ -262,6 +269,8 @@ export class Runtime {
       return
     }
     entry.runner = runner
+    entry.parked = undefined
+    entry.generation++
     entry.startProblem = undefined
     entry.retry = undefined
     await this.#setStatus(entry, PipelineStatus.running)
@@ -282,6 +291,7 @@ export class Runtime {
     if (!entry?.runner) return
     entry.stats = entry.runner.stats
     entry.runner = undefined
+    entry.generation++
     entry.failure = reason
     await this.#setStatus(entry, PipelineStatus.failed)
   }
@@ -311,6 +321,8 @@ export class Runtime {
     await runner.stop()
     entry.stats = runner.stats
     entry.runner = undefined
+    entry.parked = undefined
+    entry.generation++
   }
 
   async deletePipeline(id: string): Promise<Outcome<null>> {
@@ -325,30 +337,26 @@ export class Runtime {
     return { ok: true, value: null }
   }
 
-  /** Open windows from live state (or the saved state of a stopped pipeline), closed ones from the store. */
+  /**
+   * Open windows from live state (or the saved state of a stopped pipeline), closed ones from the
+   * store; newest first. Each source gives at most `limit`, found through its own index (window
+   * start, then key), so the work follows what is returned, not how many keys are open.
+   */
   async windows(id: string, q: WindowQuery): Promise<Outcome<WindowResult[]>> {
     const entry = this.#entries.get(id)
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
-    const out: WindowResult[] = []
     const filters = parseKeyFilters(q.key ?? {})
+    const accept = filters.length === 0 ? undefined : (r: WindowResult) => keyPasses(filters, r.key)
     const matches = (r: WindowResult) => {
       if (q.from !== undefined && r.windowEnd <= q.from) return false
       if (q.to !== undefined && r.windowStart >= q.to) return false
-      return keyPasses(filters, r.key)
+      return accept === undefined || accept(r)
     }
-    const keep = (r: WindowResult) => {
-      if (matches(r)) out.push(r)
-    }
+    const out: WindowResult[] = []
     if (q.state !== 'closed') {
-      if (entry.runner) entry.runner.forEachOpen(keep, q.key)
-      else {
-        const checkpoint = await this.store.loadCheckpoint(id)
-        if (checkpoint && entry.definition) {
-          const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
-          pipeline.restore(checkpoint.state)
-          pipeline.forEachOpen(keep, q.key)
-        }
-      }
+      const open = { limit: q.limit, from: q.from, to: q.to, keyFilter: q.key, accept }
+      const source = entry.runner ?? (await this.#parkedState(entry))
+      if (source) out.push(...source.openWindows(open))
     }
     if (q.state !== 'open') {
       // closed windows on their way to the store count as stored (a replay may have stored them before)
@@ -366,6 +374,17 @@ export class Runtime {
     )
     if (out.length > q.limit) out.length = q.limit
     return { ok: true, value: out }
+  }
+
+  async #parkedState(entry: Entry): Promise<Pipeline | undefined> {
+    if (entry.parked || !entry.definition) return entry.parked
+    const generation = entry.generation
+    const checkpoint = await this.store.loadCheckpoint(entry.record.id)
+    if (!checkpoint) return undefined
+    const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
+    pipeline.restore(checkpoint.state)
+    if (entry.generation === generation && !entry.runner) entry.parked = pipeline
+    return pipeline
   }
 
   async deadLetters(id: string, limit: number) {
@@ -524,5 +543,7 @@ function newEntry(
     startProblem: undefined,
     retry: undefined,
     busy: Promise.resolve(),
+    parked: undefined,
+    generation: 0,
   }
 }

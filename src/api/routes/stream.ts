@@ -1,5 +1,5 @@
 import Type from 'typebox'
-import { windowJson } from '../../engine/result-shape.ts'
+import { eventJson, windowJson } from '../../engine/result-shape.ts'
 import { AppError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { sendError } from '../reply.ts'
@@ -12,8 +12,9 @@ const MAX_BUFFERED_BYTES = 1024 * 1024
 
 /**
  * Server-Sent Events for the dashboard: every second a `stats` event (ingest rate, pipelines with
- * counters and lag) and, with `?pipeline=<id>`, a `windows` event (newest windows) and a
- * `dead_letters` event (newest ones). The server pushes; nothing polls.
+ * counters and lag) and, with `?pipeline=<id>`, a `windows` event (the newest 500 windows, found
+ * through the window index) and a `dead_letters` event (the newest 50), each only when it changed.
+ * The server pushes; nothing polls.
  */
 export function streamRoutes(app: Server, runtime: Runtime): void {
   // open streams end when the server closes (they would hold it open)
@@ -46,6 +47,14 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       })
+      // windows and dead letters go out when they changed, not every second
+      const lastSent = new Map<string, string>()
+      const sendChanged = (event: string, data: unknown) => {
+        const text = JSON.stringify(data)
+        if (lastSent.get(event) === text) return
+        lastSent.set(event, text)
+        send(event, text)
+      }
       // a reader that falls behind is dropped, not buffered for: memory per stream stays bounded
       const send = (event: string, data: unknown) => {
         if (res.writableLength > MAX_BUFFERED_BYTES) {
@@ -54,7 +63,7 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
           close()
           return
         }
-        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+        res.write(`event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
       }
       let busy = false
       const tick = async () => {
@@ -72,16 +81,16 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
           })
           if (pipelineId && open.has(close)) {
             const windows = await runtime.windows(pipelineId, { state: 'all', limit: 500 })
-            if (windows.ok) send('windows', windows.value.map(windowJson))
+            if (windows.ok) sendChanged('windows', windows.value.map(windowJson))
             const dead = await runtime.deadLetters(pipelineId, 50)
             if (dead.ok)
-              send(
+              sendChanged(
                 'dead_letters',
                 dead.value.map((d) => ({
                   reason: d.reason,
                   detail: d.detail,
                   at: new Date(d.at).toISOString(),
-                  event: d.event,
+                  event: eventJson(d.event),
                 })),
               )
           }

@@ -1,7 +1,7 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
 import { lastWindowStart } from '../windows.ts'
-import type { Accs, Accumulation, Applied, SavedSlot, WindowStore } from './slot.ts'
+import type { Accs, Accumulation, Applied, OpenQuery, SavedSlot, WindowStore } from './slot.ts'
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b]
@@ -177,12 +177,66 @@ export class PaneWindows implements WindowStore {
     dirty.length = 0
   }
 
-  forEachOpen(watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void {
+  /**
+   * Newest window first; inside a window, keys as they first arrived (newest pane first). Stops
+   * at `q.limit`: a key costs one lookup per pane of its window, so `limit = 100` over a million
+   * open keys touches about a hundred of them.
+   */
+  openWindows(watermark: number, q: OpenQuery): WindowResult[] {
+    const starts: number[] = []
     for (const start of this.#scheduled) {
       const end = start + this.#size
-      if (end <= watermark) continue
-      this.#window(start, (keyId, accs) => visit(this.#acc.result(start, end, keyId, accs, false)), only)
+      if (
+        end <= watermark ||
+        (q.from !== undefined && end <= q.from) ||
+        (q.to !== undefined && start >= q.to)
+      )
+        continue
+      starts.push(start)
     }
+    starts.sort((a, b) => b - a)
+    const out: WindowResult[] = []
+    for (const start of starts) {
+      if (out.length >= q.limit) break
+      const end = start + this.#size
+      const parts: Map<string, Accs>[] = []
+      for (let p = end - this.#pane; p >= start; p -= this.#pane) {
+        const pane = this.#panes.get(p)
+        if (pane !== undefined && pane.size > 0) parts.push(pane)
+      }
+      const take = (keyId: string): boolean => {
+        const found: Accs[] = []
+        for (const pane of parts) {
+          const accs = pane.get(keyId)
+          if (accs !== undefined) found.push(accs)
+        }
+        if (found.length === 0) return true
+        const r = this.#acc.result(
+          start,
+          end,
+          keyId,
+          found.length === 1 ? found[0] : this.#acc.merged(found),
+          false,
+        )
+        if (q.accept === undefined || q.accept(r)) out.push(r)
+        return out.length < q.limit
+      }
+      if (q.only !== undefined) {
+        for (const keyId of q.only) if (!take(keyId)) break
+        continue
+      }
+      // a key in several panes is taken at its newest one
+      const seen = parts.length > 1 ? new Set<string>() : undefined
+      walk: for (const pane of parts)
+        for (const keyId of pane.keys()) {
+          if (seen !== undefined) {
+            if (seen.has(keyId)) continue
+            seen.add(keyId)
+          }
+          if (!take(keyId)) break walk
+        }
+    }
+    return out
   }
 
   save(): SavedSlot[] {

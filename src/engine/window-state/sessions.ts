@@ -1,6 +1,6 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
-import type { Accumulation, Applied, SavedSlot, Slot, WindowStore } from './slot.ts'
+import type { Accumulation, Applied, OpenQuery, SavedSlot, Slot, WindowStore } from './slot.ts'
 
 /**
  * Session windows: each event opens [ts, ts + gap); it merges with the open sessions of its key
@@ -111,10 +111,27 @@ export class SessionWindows implements WindowStore {
     dirty.length = 0
   }
 
-  forEachOpen(_watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void {
+  /**
+   * Newest sessions first (by start, then end). Sessions have no order to walk, so this looks at
+   * every session of the keys asked for, keeping the newest `q.limit` in a heap: a result object
+   * only for those that make it.
+   */
+  openWindows(_watermark: number, q: OpenQuery): WindowResult[] {
+    const newest = new MinHeap<WindowResult>()
     const lists =
-      only === undefined ? this.#sessions.values() : only.map((id) => this.#sessions.get(id) ?? [])
-    for (const list of lists) for (const s of list) visit(this.#acc.result(s.start, s.end, s.keyId, s, false))
+      q.only === undefined ? this.#sessions.values() : q.only.map((id) => this.#sessions.get(id) ?? [])
+    for (const list of lists)
+      for (const s of list) {
+        if ((q.from !== undefined && s.end <= q.from) || (q.to !== undefined && s.start >= q.to)) continue
+        if (newest.size >= q.limit && s.start <= newest.peekPriority()) continue
+        const r = this.#acc.result(s.start, s.end, s.keyId, s, false)
+        if (q.accept !== undefined && !q.accept(r)) continue
+        newest.push(s.start, r)
+        if (newest.size > q.limit) newest.pop()
+      }
+    const out: WindowResult[] = []
+    while (newest.size > 0) out.push(newest.pop() as WindowResult)
+    return out.sort((a, b) => b.windowStart - a.windowStart || b.windowEnd - a.windowEnd)
   }
 
   save(): SavedSlot[] {

@@ -158,6 +158,19 @@ export class Accumulation {
 /** Where an event went: applied to open windows, late (all its windows closed), or refused. */
 export type Applied = 'applied' | 'late' | 'refused'
 
+/** Which open windows `/window` wants. */
+export interface OpenQuery {
+  limit: number
+  /** windows ending after this */
+  from?: number
+  /** windows starting before this */
+  to?: number
+  /** just these key ids (a lookup each, not a walk over every key) */
+  only?: readonly string[]
+  /** further filters (a key filter naming some of the group-by paths) */
+  accept?: (result: WindowResult) => boolean
+}
+
 /** Window state of one kind (panes for tumbling and hopping; sessions). */
 export interface WindowStore {
   readonly size: number
@@ -166,8 +179,8 @@ export interface WindowStore {
   close(watermark: number, results: WindowResult[]): void
   /** emits the open windows changed since the last call (emit: updates) */
   flushUpdates(watermark: number, results: WindowResult[]): void
-  /** `only`: just these key ids (a lookup each, not a walk over every key) */
-  forEachOpen(watermark: number, visit: (result: WindowResult) => void, only?: readonly string[]): void
+  /** open windows newest first, at most `q.limit` accepted: work in proportion to what is returned */
+  openWindows(watermark: number, q: OpenQuery): WindowResult[]
   save(): SavedSlot[]
   restore(slots: SavedSlot[], watermark: number): void
 }
