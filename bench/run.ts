@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,http,metrics,memory]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,window,kafka]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'
@@ -11,6 +11,7 @@ import { httpBenches } from './http.ts'
 import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
 import { soak } from './soak.ts'
+import { windowBenches } from './window-query.ts'
 
 const { values } = parseArgs({
   options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' } },
@@ -55,6 +56,7 @@ if (wanted('engine')) rows.push(...engineBenches(quick))
 if (wanted('memory')) rows.push(...memoryBench())
 if (wanted('http')) rows.push(...(await httpBenches(quick)))
 if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
+if (wanted('window')) rows.push(...(await windowBenches(quick)))
 if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
 
 const fmt = (v: number, unit: string) =>
