@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import { guardAccess } from './api/access.ts'
 import { limitConnections } from './api/connection-limit.ts'
 import { clientErrorHandler, frameworkErrors, routeNotFound } from './api/framework-errors.ts'
+import { openapiOptions } from './api/openapi.ts'
 import { rememberRawBody } from './api/raw-body.ts'
 import { errorHandler } from './api/reply.ts'
 import { eventRoutes } from './api/routes/events.ts'
@@ -21,7 +22,6 @@ import type { RouteRole } from './auth/key-types.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './logger.ts'
 import { Runtime } from './runtime/runtime.ts'
-import { VERSION } from './version.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -79,21 +79,7 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
   app.addSchema(ErrorBody)
   await guardAccess(app, config, runtime.keys, runtime.clock)
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: 'DataPulse',
-        version: VERSION,
-        description:
-          'Streaming analytics: ingest events, run pipelines of filter/map/enrich/windowed aggregates, read results.',
-      },
-      tags: ['health', 'pipelines', 'events', 'metrics', 'lookups', 'keys'].map((name) => ({ name })),
-      components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'an API key: dp_…' } },
-      },
-      security: [{ apiKey: [] }],
-    },
-  })
+  await app.register(swagger, openapiOptions)
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     // Swagger UI adds one <style> of its own: allowed by its hash on /docs only

@@ -37,6 +37,7 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
     '/api/events/ingest',
     {
       schema: {
+        operationId: 'ingestEvents',
         summary: 'Ingest events: to `topic`, or to every running pipeline; acknowledged once durable',
         tags: ['events'],
         body: IngestBody,

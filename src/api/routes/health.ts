@@ -9,6 +9,7 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
     '/',
     {
       schema: {
+        operationId: 'health',
         summary: 'Health check',
         tags: ['health'],
         response: {
@@ -28,7 +29,11 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
   app.get(
     '/metrics',
     {
-      schema: { summary: "Prometheus exposition of the engine's own metrics", tags: ['health'] },
+      schema: {
+        operationId: 'prometheusMetrics',
+        summary: "Prometheus exposition of the engine's own metrics",
+        tags: ['health'],
+      },
       config: { role: 'read' },
     },
     async (_request, reply) => {
@@ -39,7 +44,48 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
 
   app.get(
     '/api/stats',
-    { schema: { summary: 'Engine statistics', tags: ['health'] }, config: { role: 'read' } },
+    {
+      schema: {
+        operationId: 'getStats',
+        summary: 'Engine statistics',
+        tags: ['health'],
+        response: {
+          200: Type.Object(
+            {
+              service: Type.String(),
+              version: Type.String(),
+              uptime_seconds: Type.Integer(),
+              events: Type.Object({ ingested_total: Type.Integer(), per_second: Type.Number() }),
+              pipelines: Type.Object({
+                total: Type.Integer(),
+                running: Type.Integer(),
+                items: Type.Array(
+                  Type.Object(
+                    {
+                      id: Type.String(),
+                      name: Type.String(),
+                      status: Type.String(),
+                      stats: Type.Record(Type.String(), Type.Unknown()),
+                    },
+                    { additionalProperties: true },
+                  ),
+                ),
+              }),
+              queues: Type.Record(Type.String(), Type.Integer(), {
+                description: 'lag of each pipeline, by name',
+              }),
+              late_events: Type.Integer(),
+              error_events: Type.Integer(),
+              filtered_events: Type.Integer(),
+              metrics: Type.Object({ series: Type.Integer() }),
+              memory: Type.Object({ rss_bytes: Type.Integer(), heap_used_bytes: Type.Integer() }),
+            },
+            { additionalProperties: true },
+          ),
+        },
+      },
+      config: { role: 'read' },
+    },
     async () => {
       const pipelines = runtime.listPipelines()
       const memory = process.memoryUsage()

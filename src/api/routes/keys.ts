@@ -37,6 +37,7 @@ export function keyRoutes(app: Server, runtime: Runtime): void {
     '/api/keys',
     {
       schema: {
+        operationId: 'createKey',
         summary: 'Make an API key (the key is in this answer only; the server keeps its hash)',
         tags: ['keys'],
         body: Type.Object(
@@ -69,6 +70,7 @@ export function keyRoutes(app: Server, runtime: Runtime): void {
     '/api/keys',
     {
       schema: {
+        operationId: 'listKeys',
         summary: 'List API keys (never the keys themselves)',
         tags: ['keys'],
         response: { 200: Type.Object({ keys: Type.Array(KeyJson) }) },
@@ -82,6 +84,7 @@ export function keyRoutes(app: Server, runtime: Runtime): void {
     '/api/keys/:id',
     {
       schema: {
+        operationId: 'deleteKey',
         summary: 'Delete an API key made through the API',
         tags: ['keys'],
         params: Type.Object({ id: Type.String({ pattern: KEY_ID_PATTERN }) }),

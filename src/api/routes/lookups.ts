@@ -52,6 +52,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     '/api/lookups/:table',
     {
       schema: {
+        operationId: 'putLookupTable',
         summary:
           'Replace a lookup table: JSON {"key":"id","rows":[…]} or text/csv with a header line and ?key=id',
         tags: ['lookups'],
@@ -115,7 +116,26 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
 
   app.get(
     '/api/lookups',
-    { schema: { summary: 'List lookup tables', tags: ['lookups'] }, config: { role: 'read' } },
+    {
+      schema: {
+        operationId: 'listLookupTables',
+        summary: 'List lookup tables',
+        tags: ['lookups'],
+        response: {
+          200: Type.Object({
+            tables: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                key: Type.String(),
+                rows: Type.Integer(),
+                updated_at: Type.String(),
+              }),
+            ),
+          }),
+        },
+      },
+      config: { role: 'read' },
+    },
     async () => ({
       tables: (await runtime.store.listLookupTables()).map((t) => ({
         name: t.name,
@@ -130,6 +150,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     '/api/lookups/:table',
     {
       schema: {
+        operationId: 'getLookupRows',
         summary: 'Browse a table: rows whose text contains q, up to limit (default 100) from offset',
         tags: ['lookups'],
         params: TableParams,
@@ -138,7 +159,14 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
           limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
           offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000 })),
         }),
-        response: { 200: Type.Unknown({ description: '{"table","total","rows":[…]}' }), ...errors(404) },
+        response: {
+          200: Type.Object({
+            table: Type.String(),
+            total: Type.Integer(),
+            rows: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+          }),
+          ...errors(400, 404),
+        },
       },
       config: { role: 'read' },
     },
@@ -157,6 +185,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     '/api/lookups/:table/:key',
     {
       schema: {
+        operationId: 'getLookupRow',
         summary: 'One row by key',
         tags: ['lookups'],
         params: Type.Object({ table: TableName, key: Type.String({ minLength: 1, maxLength: 1_024 }) }),
@@ -177,6 +206,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
     '/api/lookups/:table',
     {
       schema: {
+        operationId: 'deleteLookupTable',
         summary: 'Delete a lookup table',
         tags: ['lookups'],
         params: TableParams,

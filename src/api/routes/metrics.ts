@@ -27,6 +27,7 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
     '/api/metrics',
     {
       schema: {
+        operationId: 'writeMetrics',
         summary: 'Record one point, or {"metrics":[…]}',
         tags: ['metrics'],
         body: Type.Union([Point, Type.Object({ metrics: Type.Array(Point) })]),
@@ -68,6 +69,7 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
     '/api/metrics',
     {
       schema: {
+        operationId: 'queryMetrics',
         summary: 'Without name: the series. With name (and tag.<k>=<v>, from, to, step, agg): the points',
         tags: ['metrics'],
         querystring: Type.Object(
@@ -83,9 +85,40 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
           { additionalProperties: true, description: 'plus tag.<key>=<value> filters' },
         ),
         response: {
-          200: Type.Unknown({
-            description: '{"total","series":[…]} or {"series":[{"name","tags","points"}]}',
-          }),
+          200: Type.Union([
+            Type.Object(
+              {
+                total: Type.Integer(),
+                series: Type.Array(
+                  Type.Object({
+                    name: Type.String(),
+                    tags: Type.Record(Type.String(), Type.String()),
+                    last_value: Type.Number(),
+                    last_timestamp: Type.String(),
+                    points: Type.Integer(),
+                  }),
+                ),
+              },
+              { description: 'without name: the series' },
+            ),
+            Type.Object(
+              {
+                series: Type.Array(
+                  Type.Object({
+                    name: Type.String(),
+                    tags: Type.Record(Type.String(), Type.String()),
+                    points: Type.Array(
+                      Type.Object({
+                        timestamp: Type.String(),
+                        value: Type.Union([Type.Number(), Type.Null()]),
+                      }),
+                    ),
+                  }),
+                ),
+              },
+              { description: 'with name: the points' },
+            ),
+          ]),
           ...errors(400),
         },
       },

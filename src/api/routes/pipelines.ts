@@ -48,6 +48,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines',
     {
       schema: {
+        operationId: 'createPipeline',
         summary: 'Create a pipeline ("start": true starts it)',
         tags: ['pipelines'],
         body: PipelineBody,
@@ -63,6 +64,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines',
     {
       schema: {
+        operationId: 'listPipelines',
         summary: 'List pipelines',
         tags: ['pipelines'],
         response: { 200: Type.Object({ pipelines: Type.Array(PipelineResponse) }) },
@@ -76,6 +78,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines/:id',
     {
       schema: {
+        operationId: 'getPipeline',
         summary: 'One pipeline with its status and counters',
         tags: ['pipelines'],
         params: IdParams,
@@ -92,6 +95,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
       `/api/pipelines/:id/${action}`,
       {
         schema: {
+          operationId: action === 'start' ? 'startPipeline' : 'stopPipeline',
           summary: action === 'start' ? 'Start (idempotent)' : 'Stop (idempotent; window state is kept)',
           tags: ['pipelines'],
           params: IdParams,
@@ -109,6 +113,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines/:id',
     {
       schema: {
+        operationId: 'deletePipeline',
         summary: 'Delete a pipeline and its state',
         tags: ['pipelines'],
         params: IdParams,
@@ -127,6 +132,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines/:id/window',
     {
       schema: {
+        operationId: 'getWindows',
         summary: 'Window results, newest first: open (partial) and closed',
         tags: ['pipelines'],
         params: IdParams,
@@ -175,13 +181,31 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     '/api/pipelines/:id/dead-letters',
     {
       schema: {
+        operationId: 'getDeadLetters',
         summary: 'Events a stage could not process, and late events; newest first',
         tags: ['pipelines'],
         params: IdParams,
         querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
         response: {
-          200: Type.Unknown({
-            description: '{"pipeline_id","dead_letters":[{"reason","detail","at","event"}]}',
+          200: Type.Object({
+            pipeline_id: Type.String(),
+            dead_letters: Type.Array(
+              Type.Object({
+                reason: Type.String(),
+                detail: Type.String(),
+                at: Type.String(),
+                event: Type.Object(
+                  {
+                    id: Type.String(),
+                    event_type: Type.String(),
+                    source: Type.String(),
+                    timestamp: Type.String(),
+                    data: Type.Unknown(),
+                  },
+                  { additionalProperties: true },
+                ),
+              }),
+            ),
           }),
           ...errors(404),
         },

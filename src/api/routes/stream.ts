@@ -26,6 +26,7 @@ export function streamRoutes(app: Server, runtime: Runtime): void {
     '/api/stream',
     {
       schema: {
+        operationId: 'stream',
         summary: 'Live updates as Server-Sent Events (stats; windows and dead letters of ?pipeline=)',
         tags: ['health'],
         querystring: Type.Object({ pipeline: Type.Optional(Type.String({ maxLength: 128 })) }),

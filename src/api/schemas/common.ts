@@ -1,4 +1,4 @@
-import Type from 'typebox'
+import Type, { type Static } from 'typebox'
 
 export const ErrorBody = Type.Object(
   {
@@ -14,6 +14,9 @@ export const ErrorBody = Type.Object(
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) })
 
 /** Error responses every route may give, for the OpenAPI document. */
-export function errors(...statuses: number[]): Record<number, typeof ErrorBody> {
-  return Object.fromEntries(statuses.map((s) => [s, ErrorBody]))
+export function errors(...statuses: number[]): Record<number, typeof ErrorRef> {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorRef]))
 }
+
+/** The Error schema by name (one definition in the document, `#/components/schemas/Error`). */
+const ErrorRef = Type.Unsafe<Static<typeof ErrorBody>>({ $ref: 'Error#' })
