@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { createWriteStream, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { freePort } from '../helpers/child-server.ts'
+import { configuredAdmin } from '../helpers/keys.ts'
+import { eventually, startServer } from '../helpers/server.ts'
+import { tempDir } from '../helpers/tmp.ts'
+
+const BIN = new URL('../../bin/datapulse.js', import.meta.url).pathname
+
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** The command as a user runs it (not on a terminal: progress comes as plain lines). */
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+const SPEC = {
+  name: 'pages',
+  source_topic: 'clicks',
+  start: true,
+  transformation: { aggregate: { window_seconds: 3600, group_by: ['data.page'], function: { count: null } } },
+}
+
+test('cli: apply is idempotent, lists and windows print tables or JSON, exit codes say what happened', async (t) => {
+  const server = await startServer(t)
+  const dir = tempDir(t)
+  const spec = join(dir, 'spec.json')
+  writeFileSync(spec, JSON.stringify(SPEC))
+  const url = ['--url', server.url]
+  const first = await cli(['pipelines', 'apply', '-f', spec, '--json', ...url])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(JSON.parse(first.stdout).action, 'created')
+  const second = await cli(['pipelines', 'apply', '-f', spec, '--json', ...url])
+  assert.equal(JSON.parse(second.stdout).action, 'unchanged')
+  assert.equal((await server.call('GET', '/api/pipelines')).body.pipelines.length, 1)
+  writeFileSync(spec, JSON.stringify({ ...SPEC, sink_topic: 'elsewhere' }))
+  const changed = await cli(['pipelines', 'apply', '-f', spec, ...url])
+  assert.equal(changed.code, 1)
+  assert.match(changed.stderr, /exists with another sink_topic/)
+
+  const events = ['/a', '/a', '/b'].map((page) => ({ event_type: 'click', source: 'web', data: { page } }))
+  await server.call('POST', '/api/events/ingest', { events })
+  await eventually(async () =>
+    (await server.call('GET', `/api/pipelines/${JSON.parse(first.stdout).pipeline.id}`)).body.stats
+      .events_in === 3
+      ? true
+      : undefined,
+  )
+  const listed = await cli(['pipelines', 'list', ...url])
+  assert.match(listed.stdout, /^ID +NAME +STATUS +SOURCE_TOPIC +IN +RESULTS +LAG\n/)
+  assert.match(listed.stdout, /pages +running +clicks +3/)
+  const windows = await cli(['windows', 'pages', '--json', '--key', 'data.page=/a', ...url])
+  assert.deepEqual(
+    JSON.parse(windows.stdout).map((w: { key: unknown; results: unknown }) => [w.key, w.results]),
+    [[{ 'data.page': '/a' }, { count: 2 }]],
+  )
+  const stopped = await cli(['pipelines', 'stop', 'pages', '--json', ...url])
+  assert.equal(JSON.parse(stopped.stdout).status, 'stopped')
+
+  // usage: 2; a refused request: 1, with the API's reason; nothing listening: 1, saying so
+  assert.equal((await cli(['frobnicate', ...url])).code, 2)
+  assert.equal((await cli(['pipelines', 'list', '--bogus', ...url])).code, 2)
+  assert.equal((await cli(['windows', 'nope', ...url])).code, 2)
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      name: 'bad',
+      source_topic: 't',
+      transformation: { aggregate: { window_seconds: -1, function: 'count' } },
+    }),
+  )
+  const invalid = await cli(['pipelines', 'apply', '-f', spec, ...url])
+  assert.equal(invalid.code, 1)
+  assert.match(invalid.stderr, /400 validation_error: .*window_seconds must be > 0/)
+  const closed = await freePort()
+  const away = await cli(['pipelines', 'list', '--url', `http://127.0.0.1:${closed}`])
+  assert.equal(away.code, 1)
+  assert.match(away.stderr, new RegExp(`nothing answers at http://127\\.0\\.0\\.1:${closed}`))
+  assert.equal(
+    (await cli(['--version'])).stdout.trim(),
+    JSON.parse((await import('node:fs')).readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+      .version,
+  )
+})
+
+test('cli: keys from --api-key or DATAPULSE_API_KEY; a missing one is a clear 401', async (t) => {
+  const admin = configuredAdmin()
+  const server = await startServer(t, { env: admin.env })
+  const refused = await cli(['pipelines', 'list', '--url', server.url])
+  assert.equal(refused.code, 1)
+  assert.match(refused.stderr, /401 unauthorized: .*--api-key or DATAPULSE_API_KEY/)
+  assert.equal((await cli(['pipelines', 'list', '--url', server.url, '--api-key', admin.key])).code, 0)
+  assert.equal(
+    (await cli(['pipelines', 'list'], { DATAPULSE_URL: server.url, DATAPULSE_API_KEY: admin.key })).code,
+    0,
+  )
+})
+
+test('cli: ingest streams a 1M-line NDJSON file with progress; tail follows the windows', async (t) => {
+  const server = await startServer(t)
+  const dir = tempDir(t)
+  const file = join(dir, 'events.ndjson')
+  const out = createWriteStream(file)
+  const lines = 1_000_000
+  for (let i = 0; i < lines; i += 10_000) {
+    let chunk = ''
+    for (let j = i; j < i + 10_000; j++)
+      chunk += `{"event_type":"click","source":"web","timestamp":"2026-11-26T10:00:00Z","data":{"page":"/p${j % 4}","n":${j}}}\n`
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()))
+  }
+  await new Promise<void>((r) => out.end(() => r()))
+  const url = ['--url', server.url]
+  const p = await server.call('POST', '/api/pipelines', { ...SPEC, source_topic: 'bulk' })
+  assert.equal(p.status, 201)
+
+  // tail first: it prints each window as it changes
+  const tail = spawn(process.execPath, [BIN, 'tail', 'pages', '--json', ...url], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.after(() => tail.kill())
+  const tailed: Array<{ key: { 'data.page': string }; results: { count: number } }> = []
+  let partial = ''
+  tail.stdout.on('data', (d) => {
+    partial += d
+    const done = partial.split('\n')
+    partial = done.pop() ?? ''
+    for (const l of done) if (l) tailed.push(JSON.parse(l))
+  })
+
+  const run = await cli(['ingest', file, '--topic', 'bulk', ...url])
+  assert.equal(run.code, 0, run.stderr)
+  const summary = /ingested (\d+) events \(([\d.]+) MB\) in ([\d.]+) s: (\d+) events\/s/.exec(run.stdout)
+  assert.ok(summary, run.stdout)
+  assert.equal(Number(summary[1]), lines)
+  assert.match(
+    run.stderr,
+    /^ingested \d+ events \(\d+ events\/s, [\d.]+ MB\)$/m,
+    'progress lines off a terminal',
+  )
+  t.diagnostic(`cli ingest: ${summary[4]} events/s (${summary[3]} s for 1M events)`)
+  assert.equal((await server.call('GET', '/api/stats')).body.events.ingested_total, lines)
+
+  // the tail reaches the final counts: 250,000 per page
+  await eventually(
+    async () => {
+      const last = new Map(tailed.map((w) => [w.key['data.page'], w.results.count]))
+      return [0, 1, 2, 3].every((i) => last.get(`/p${i}`) === lines / 4) ? true : undefined
+    },
+    60_000,
+    () => `tail to show 250000 per page: ${JSON.stringify(tailed.slice(-4))}`,
+  )
+
+  // a refused batch stops the run and says where to resume
+  writeFileSync(file, `${'{"event_type":"a","source":"s"}\n'.repeat(3)}{"source":"no type"}\n`)
+  const stopped = await cli(['ingest', file, '--topic', 'bulk', '--batch', '2', ...url])
+  assert.equal(stopped.code, 1)
+  assert.match(stopped.stdout, /stopped at line 3: .*event_type/)
+  assert.match(stopped.stdout, /--skip 2/)
+})
