@@ -16,7 +16,11 @@ export const IngestBody = Type.Object(
           event_type: Type.String({ minLength: 1, maxLength: 256 }),
           source: Type.String({ minLength: 1, maxLength: 256 }),
           data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-          timestamp: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Number()])),
+          timestamp: Type.Optional(
+            Type.Union([Type.String({ format: 'date-time' }), Type.Number(), Type.Null()], {
+              description: 'RFC 3339 or epoch ms; absent or null: the time of arrival',
+            }),
+          ),
           id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
         },
         { additionalProperties: false },

@@ -11,12 +11,19 @@ import { queryTime, sendError } from '../reply.ts'
 import { errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
-const Point = Type.Object({
-  name: Type.String({ maxLength: 256 }),
-  value: Type.Number(),
-  tags: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }))),
-  timestamp: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Number()])),
-})
+const Point = Type.Object(
+  {
+    name: Type.String({ maxLength: 256 }),
+    value: Type.Number(),
+    tags: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.String({ maxLength: 1024 }))),
+    timestamp: Type.Optional(
+      Type.Union([Type.String({ format: 'date-time' }), Type.Number(), Type.Null()], {
+        description: 'RFC 3339 or epoch ms; absent or null: now',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
 
 /** Most points one query may scan, and buckets it may return. */
 const MAX_SCAN = 5_000_000
@@ -30,7 +37,10 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
         operationId: 'writeMetrics',
         summary: 'Record one point, or {"metrics":[…]}',
         tags: ['metrics'],
-        body: Type.Union([Point, Type.Object({ metrics: Type.Array(Point) })]),
+        body: Type.Union([
+          Point,
+          Type.Object({ metrics: Type.Array(Point) }, { additionalProperties: false }),
+        ]),
         response: { 200: Type.Object({ accepted: Type.Integer() }), ...errors(400, 413, 415) },
       },
       validatorCompiler: () => (data: unknown) => ({ value: data }),
