@@ -1,34 +1,23 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { createClient } from '../../src/client/client.ts'
 import { eventually, startServer } from '../helpers/server.ts'
 
-/** Reads a Server-Sent Events response into a list of {event, data} as it arrives. */
-function collect(res: Response): { events: Array<{ event: string; data: unknown }>; stop: () => void } {
+/** The stream, read through the typed client, into a list as it arrives. */
+function collect(
+  url: string,
+  pipeline: string,
+): { events: Array<{ event: string; data: unknown }>; stop: () => void } {
   const events: Array<{ event: string; data: unknown }> = []
-  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader()
-  let buffer = ''
-  let stopped = false
+  const abort = new AbortController()
   void (async () => {
-    while (!stopped) {
-      const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
-      if (done) return
-      buffer += value
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const block = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const event = /^event: (.*)$/m.exec(block)?.[1] ?? 'message'
-        const data = /^data: (.*)$/m.exec(block)?.[1] ?? 'null'
-        events.push({ event, data: JSON.parse(data) })
-      }
+    try {
+      for await (const e of createClient({ url }).stream(pipeline, abort.signal)) events.push(e)
+    } catch {
+      // aborted at the end of the test
     }
   })()
-  return {
-    events,
-    stop: () => {
-      stopped = true
-      void reader.cancel()
-    },
-  }
+  return { events, stop: () => abort.abort() }
 }
 
 test('the stream sends stats every second, and windows and dead letters only when they change', async (t) => {
@@ -48,8 +37,7 @@ test('the stream sends stats every second, and windows and dead letters only whe
       ? true
       : undefined,
   )
-  const res = await fetch(`${server.url}/api/stream?pipeline=${p.body.id}`)
-  const stream = collect(res)
+  const stream = collect(server.url, p.body.id)
   t.after(stream.stop)
   const count = (event: string) => stream.events.filter((e) => e.event === event).length
   await eventually(async () => (count('stats') >= 3 ? true : undefined), 10_000, 'three stats events')

@@ -123,6 +123,24 @@ function assertResultsClose(
   }
 }
 
+/** Every closed window of the engine is the reference's, with results within tolerance; returns the pairs. */
+function assertClosedMatch(
+  actual: WindowResult[],
+  expected: RefResult[],
+  where: string,
+): Array<[got: WindowResult, ref: RefResult]> {
+  const want = new Map(expected.map((x) => [id(x), x]))
+  assert.equal(actual.length, expected.length, `${where}: closed windows`)
+  return actual.map((got) => {
+    const key = id({ start: got.windowStart, end: got.windowEnd, key: engineKey(got) })
+    const ref = want.get(key)
+    assert.ok(ref, `${where}: unexpected window ${key}`)
+    assertResultsClose(got.results, ref.results, `${where} window ${key}`)
+    want.delete(key)
+    return [got, ref]
+  })
+}
+
 function runEngine(spec: AggregateSpec, ops: Op[], checkpointAt: number) {
   let op = new AggregateOperator(spec, { maxKeysPerWindow: 1_000_000 })
   const closed: WindowResult[] = []
@@ -171,15 +189,8 @@ describe('window operator against the brute-force reference', () => {
       const where = `seed ${seed} ${JSON.stringify(raw)}`
       const expected = runReference(spec, ops)
       const actual = runEngine(spec, ops, r.int(1, ops.length - 1))
-      const want = new Map(expected.closed.map((x) => [id(x), x]))
-      assert.equal(actual.closed.length, expected.closed.length, `${where}: closed windows`)
-      for (const got of actual.closed) {
-        const key = id({ start: got.windowStart, end: got.windowEnd, key: engineKey(got) })
-        const ref = want.get(key)
-        assert.ok(ref, `${where}: unexpected window ${key}`)
-        assertResultsClose(got.results, ref.results, `${where} window ${key}`)
+      for (const [, ref] of assertClosedMatch(actual.closed, expected.closed, where))
         if ((ref.results.count_distinct_data_user ?? 0) > EXACT_DISTINCT_LIMIT) approximate++
-      }
     }
     assert.ok(approximate > 50, `windows past the exact limit: ${approximate}`)
   })
@@ -205,15 +216,7 @@ describe('window operator against the brute-force reference', () => {
       assert.equal(actual.late, expected.late, `${where}: late`)
       assert.deepEqual(actual.deadLetters, expected.deadLetters, `${where}: dead letters`)
       assert.equal(actual.live, 0, `${where}: every window closed at the end`)
-      const want = new Map(expected.closed.map((x) => [id(x), x]))
-      assert.equal(actual.closed.length, expected.closed.length, `${where}: closed windows`)
-      for (const got of actual.closed) {
-        const key = id({ start: got.windowStart, end: got.windowEnd, key: engineKey(got) })
-        const ref = want.get(key)
-        assert.ok(ref, `${where}: unexpected window ${key}`)
-        assertResultsClose(got.results, ref.results, `${where} window ${key}`)
-        want.delete(key)
-      }
+      assertClosedMatch(actual.closed, expected.closed, where)
       if (spec.emit === 'updates') {
         expected.updates.forEach((batch: RefResult[], i) => {
           const got = actual.updates[i]

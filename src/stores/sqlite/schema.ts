@@ -1,6 +1,17 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
 export const SCHEMA_VERSION = 3
 
+/** API keys made at run time: their SHA-256, never the key (v3) */
+const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER
+);
+`
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pipelines (
   id TEXT PRIMARY KEY,
@@ -58,28 +69,12 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-CREATE TABLE IF NOT EXISTS api_keys (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  role TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER
-);
-`
+${API_KEYS}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
   // v2: per-partition positions (Kafka) beside the single embedded offset
   2: 'ALTER TABLE checkpoints ADD COLUMN positions TEXT',
   // v3: API keys made at run time (their SHA-256, never the key)
-  3: `CREATE TABLE IF NOT EXISTS api_keys (
-  id TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  role TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER
-);
-`,
+  3: API_KEYS,
 }
