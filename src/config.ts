@@ -223,7 +223,12 @@ const OPTIONS = {
     default: 'false',
     help: 'connect to the brokers over TLS',
   },
-  'database-url': { env: 'DATABASE_URL', kind: 'string', default: '', help: 'PostgreSQL store' },
+  'database-url': {
+    env: 'DATABASE_URL',
+    kind: 'string',
+    default: '',
+    help: 'PostgreSQL store (postgres://user@host:5432/db): pipelines, results, checkpoints, lookups, metrics, keys; unset: SQLite in the data dir',
+  },
   'keys-file': {
     env: 'DATAPULSE_KEYS_FILE',
     kind: 'string',
@@ -321,6 +326,8 @@ export interface Config {
   metricsMaxPoints: number
   /** set when KAFKA_BROKERS is: topics are Kafka topics */
   kafka: KafkaSettings | null
+  /** set when DATABASE_URL is: the store is PostgreSQL */
+  databaseUrl: string | null
   /** configured API keys (hashes), from --keys-file and --api-keys */
   apiKeys: ApiKeyRecord[]
   insecure: boolean
@@ -385,10 +392,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   }
   if (!isTopicName(out.defaultTopic))
     throw new ConfigError(`--default-topic ${TOPIC_RULE}, got '${out.defaultTopic}'`)
-  if (out.databaseUrl !== '')
-    throw new ConfigError(
-      'DATABASE_URL is set, but this build has only the embedded SQLite store (PostgreSQL is not built yet)',
-    )
+  const databaseUrl = out.databaseUrl === '' ? null : String(out.databaseUrl)
+  if (databaseUrl !== null && !/^postgres(ql)?:\/\//.test(databaseUrl))
+    throw new ConfigError('DATABASE_URL must be a postgres:// (or postgresql://) URL')
   const kafka =
     out.kafkaBrokers === ''
       ? null
@@ -415,7 +421,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const security = securitySettings(out)
   for (const k of Object.keys(out))
     if (k.startsWith('kafka') || k === 'databaseUrl' || k === 'keysFile' || k.startsWith('tls')) delete out[k]
-  return { ...(out as unknown as Omit<Config, 'kafka' | keyof typeof security>), kafka, ...security }
+  return {
+    ...(out as unknown as Omit<Config, 'kafka' | 'databaseUrl' | keyof typeof security>),
+    kafka,
+    databaseUrl,
+    ...security,
+  }
 }
 
 function list(value: string | number | boolean): string[] {

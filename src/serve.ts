@@ -24,7 +24,7 @@ export function serveHelp(): string {
 
 /** What the server says at start, for a person: mode, data, where the API, dashboard and docs are. */
 export function startBanner(config: Config, url: string, keys: number): string[] {
-  const store = 'SQLite store'
+  const store = config.databaseUrl ? `PostgreSQL store at ${redactUrl(config.databaseUrl)}` : 'SQLite store'
   const log = config.kafka ? `Kafka at ${config.kafka.brokers.join(',')}` : 'embedded log'
   return [
     `datapulse ${VERSION}: ${log}, ${store}, data in ${config.dataDir}`,
@@ -88,4 +88,15 @@ export async function serve(argv: string[]): Promise<void> {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`
   process.stderr.write(`${startBanner(config, url, runtime.keys.list().length).join('\n')}\n`)
+}
+
+/** A connection URL without its password, for printing. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url)
+    if (u.password) u.password = '***'
+    return u.toString()
+  } catch {
+    return 'the configured database'
+  }
 }

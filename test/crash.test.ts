@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { ChildServer, freePort } from './helpers/child-server.ts'
 import { assertExact, crashRun, post } from './helpers/crash-run.ts'
+import { freshDatabase } from './helpers/postgres.ts'
 import { readLogOnDisk, tempDir } from './helpers/tmp.ts'
 
 const TOPIC = 'crash'
@@ -24,6 +25,29 @@ test('kill -9 at random moments: no acknowledged event lost, every window equals
   // the log is the truth: read it as it is on disk
   const batches = await readLogOnDisk(dataDir, TOPIC)
   assertExact(run, TOPIC, batches)
+})
+
+test('kill -9 with the PostgreSQL store: the same exactness, results and checkpoints in PostgreSQL', async (t) => {
+  const url = await freshDatabase(t)
+  if (url === undefined) return
+  const dataDir = tempDir(t)
+  const server = new ChildServer(await freePort(), [
+    '--data-dir',
+    dataDir,
+    '--database-url',
+    url,
+    '--checkpoint-interval-ms',
+    '150',
+    '--log-level',
+    'warn',
+  ])
+  t.after(() => server.kill('SIGKILL'))
+  await server.start()
+  const run = await crashRun(server, TOPIC, 4)
+  assert.equal(await server.kill('SIGTERM'), 0)
+  assertExact(run, TOPIC, await readLogOnDisk(dataDir, TOPIC))
+  // nothing of the store went to the data dir
+  assert.equal((await import('node:fs')).existsSync(join(dataDir, 'datapulse.db')), false)
 })
 
 test('a segment with a torn tail: the server restarts, cuts the tail with a warning, keeps every whole record', async (t) => {

@@ -161,7 +161,6 @@ export class AggregateOperator {
     return true
   }
 
-  /** Calls `visit` with the partial result of every open window (of the keys `keyFilter` {path: text} matches). */
   /** Open windows newest first, at most `q.limit` (`keyFilter` as /window takes it: path → text). */
   openWindows(q: Omit<OpenQuery, 'only'> & { keyFilter?: Record<string, string> }): WindowResult[] {
     const only =

@@ -14,6 +14,7 @@ import { KafkaLog } from '../log/kafka-log.ts'
 import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
+import { PostgresStore } from '../stores/postgres/postgres-store.ts'
 import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
 import {
   emptyStats,
@@ -128,7 +129,9 @@ export class Runtime {
 
   static async open(options: RuntimeOptions): Promise<Runtime> {
     const { config, logger } = options
-    const store = new SqliteStore(join(config.dataDir, 'datapulse.db'))
+    const store: Store = config.databaseUrl
+      ? await PostgresStore.open(config.databaseUrl)
+      : new SqliteStore(join(config.dataDir, 'datapulse.db'))
     const log: EventLog = config.kafka
       ? new KafkaLog(config.kafka, logger, options.clock)
       : new EmbeddedLog({

@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
+import { HOUR, MAX_QUERY_SERIES, MINUTE, mod, planMetricQuery, seriesKey } from '../metrics-plan.ts'
 import type { MetricPoint, MetricQuery, MetricRetention, SeriesInfo, SeriesPoints } from '../store.ts'
 import {
   type ChunkSummary,
@@ -10,24 +11,6 @@ import {
 } from './metric-chunk.ts'
 
 type Row = Record<string, unknown>
-
-/** Series identity: the name and the tags sorted by key (as JSON: `{"a":"1","b":"2"}`). */
-export function seriesKey(tags: Record<string, string>): string {
-  const keys = Object.keys(tags)
-  if (keys.length === 0) return '{}'
-  if (keys.length > 1) keys.sort()
-  let out = '{'
-  for (let i = 0; i < keys.length; i++)
-    out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${JSON.stringify(tags[keys[i]])}`
-  return `${out}}`
-}
-
-export const MINUTE = 60_000
-export const HOUR = 3_600_000
-/** Ranges at least this long may be rounded out to whole rollup buckets. */
-const LONG_RANGE = 6 * HOUR
-/** Most series one query may return. */
-export const MAX_QUERY_SERIES = 1_000
 
 /** How each aggregate combines rollup rows. */
 const ROLLUP_SQL = {
@@ -335,27 +318,6 @@ export class SqliteMetrics {
     }
   }
 
-  /** The table a query reads: the coarsest whose bucket divides the step and fits the range. */
-  static plan(
-    q: MetricQuery,
-    rawSince: number,
-  ): { table: 'raw' | 'minutes' | 'hours'; from: number; to: number } {
-    for (const [table, width] of [
-      ['hours', HOUR],
-      ['minutes', MINUTE],
-    ] as const) {
-      if (q.stepMs % width !== 0) continue
-      if (q.from % width === 0 && q.to % width === 0) return { table, from: q.from, to: q.to }
-      if (q.to - q.from >= LONG_RANGE || q.from < rawSince)
-        return {
-          table,
-          from: q.from - mod(q.from, width),
-          to: q.to - mod(q.to, width) + (mod(q.to, width) === 0 ? 0 : width),
-        }
-    }
-    return { table: 'raw', from: q.from, to: q.to }
-  }
-
   query(q: MetricQuery, rawSince: number): SeriesPoints[] | { tooMany: number; what: 'points' | 'series' } {
     this.flush()
     this.refreshRollups()
@@ -363,7 +325,7 @@ export class SqliteMetrics {
       .map((r) => ({ id: r.id as number, tags: JSON.parse(r.tags as string) as Record<string, string> }))
       .filter((s) => Object.entries(q.tags).every(([k, v]) => s.tags[k] === v))
     if (matching.length > MAX_QUERY_SERIES) return { tooMany: matching.length, what: 'series' }
-    const plan = SqliteMetrics.plan(q, rawSince)
+    const plan = planMetricQuery(q, rawSince)
     if (plan.table === 'raw') {
       // chunks overlapping the range: from the minute holding `from`
       const first = plan.from - mod(plan.from, MINUTE)
@@ -545,8 +507,4 @@ function upgradeLegacyTables(
     db.exec('ROLLBACK')
     throw err
   }
-}
-
-function mod(a: number, b: number): number {
-  return ((a % b) + b) % b
 }

@@ -1,0 +1,543 @@
+import pg from 'pg'
+import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
+import { parseKeyFilters } from '../../engine/key-filter.ts'
+import type { JsonValue, WindowResult } from '../../engine/types.ts'
+import { HOUR, MAX_QUERY_SERIES, MINUTE, mod, planMetricQuery, seriesKey } from '../metrics-plan.ts'
+import type {
+  Checkpoint,
+  DeadLetterRecord,
+  InsertOutcome,
+  LookupTableInfo,
+  MetricPoint,
+  MetricQuery,
+  MetricRetention,
+  PipelineCommit,
+  PipelineRecord,
+  PipelineStatus,
+  ResultQuery,
+  SeriesInfo,
+  SeriesPoints,
+  Store,
+} from '../store.ts'
+import { PG_SCHEMA } from './schema.ts'
+
+type Row = Record<string, unknown>
+type Db = pg.Pool | pg.PoolClient
+
+/** bigint columns as numbers (every one here is an epoch ms or a count, well inside 2^53) */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === 20 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+}
+
+/** How each aggregate combines rollup rows, and raw points. */
+const ROLLUP_SQL = {
+  avg: 'sum(sum) / sum(n)',
+  sum: 'sum(sum)',
+  min: 'min(min)',
+  max: 'max(max)',
+  count: 'sum(n)',
+  last: '(array_agg(last_value ORDER BY last_ts DESC))[1]',
+} as const
+const RAW_SQL = {
+  avg: 'avg(value)',
+  sum: 'sum(value)',
+  min: 'min(value)',
+  max: 'max(value)',
+  count: 'count(*)',
+  last: '(array_agg(value ORDER BY ts DESC))[1]',
+} as const
+
+interface Rollup {
+  n: number
+  sum: number
+  min: number
+  max: number
+  lastTs: number
+  lastValue: number
+}
+
+function rollupsOf(
+  points: Array<[id: number, ts: number, value: number]>,
+  width: number,
+): Map<string, Rollup> {
+  const out = new Map<string, Rollup>()
+  for (const [id, ts, value] of points) {
+    const k = `${id}:${ts - mod(ts, width)}`
+    const r = out.get(k)
+    if (r === undefined)
+      out.set(k, { n: 1, sum: value, min: value, max: value, lastTs: ts, lastValue: value })
+    else {
+      r.n++
+      r.sum += value
+      if (value < r.min) r.min = value
+      if (value > r.max) r.max = value
+      if (ts >= r.lastTs) {
+        r.lastTs = ts
+        r.lastValue = value
+      }
+    }
+  }
+  return out
+}
+
+/**
+ * The store on PostgreSQL (`DATABASE_URL`): the same data as the SQLite store, for several
+ * instances to share. Every commit is one transaction; metric points go in as rows beside
+ * minute and hour rollups kept up to date by the same statement batch.
+ */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool
+  readonly #seriesIds = new Map<string, number>()
+  /** raw points before this may have been deleted by retention: queries there read rollups */
+  #rawSince = Number.NEGATIVE_INFINITY
+
+  private constructor(pool: pg.Pool) {
+    this.#pool = pool
+  }
+
+  static async open(connectionString: string): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString, types, max: 8 })
+    // an instance that cannot reach the database must not take the process down later on
+    pool.on('error', () => undefined)
+    const client = await pool.connect()
+    try {
+      // instances starting together create the tables once
+      await client.query("SELECT pg_advisory_lock(hashtext('datapulse-schema'))")
+      await client.query(PG_SCHEMA)
+      await client.query("SELECT pg_advisory_unlock(hashtext('datapulse-schema'))")
+    } finally {
+      client.release()
+    }
+    return new PostgresStore(pool)
+  }
+
+  async #tx<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const c = await this.#pool.connect()
+    try {
+      await c.query('BEGIN')
+      const out = await work(c)
+      await c.query('COMMIT')
+      return out
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined)
+      throw err
+    } finally {
+      c.release()
+    }
+  }
+
+  async #rows(db: Db, sql: string, params: unknown[] = []): Promise<Row[]> {
+    return (await db.query(sql, params)).rows as Row[]
+  }
+
+  // ---- pipelines ----
+
+  async listPipelines(): Promise<PipelineRecord[]> {
+    return (await this.#rows(this.#pool, 'SELECT * FROM pipelines ORDER BY created_at, seq')).map(toPipeline)
+  }
+
+  async getPipeline(id: string): Promise<PipelineRecord | undefined> {
+    const [row] = await this.#rows(this.#pool, 'SELECT * FROM pipelines WHERE id = $1', [id])
+    return row && toPipeline(row)
+  }
+
+  async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
+    const res = await this.#pool.query(
+      `INSERT INTO pipelines (id, name, spec, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (name) DO NOTHING`,
+      [r.id, r.name, JSON.stringify(r.spec), r.status, r.createdAt, r.updatedAt],
+    )
+    return res.rowCount === 0 ? { ok: false, conflict: 'name' } : { ok: true }
+  }
+
+  async setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void> {
+    await this.#pool.query('UPDATE pipelines SET status = $1, updated_at = $2 WHERE id = $3', [
+      status,
+      at,
+      id,
+    ])
+  }
+
+  async deletePipeline(id: string): Promise<void> {
+    await this.#tx(async (c) => {
+      for (const table of ['results', 'dead_letters', 'checkpoints'])
+        await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
+      await c.query('DELETE FROM pipelines WHERE id = $1', [id])
+    })
+  }
+
+  // ---- results, dead letters, checkpoints: one transaction per commit ----
+
+  async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
+    await this.#tx(async (c) => {
+      if (commit.results.length > 0) {
+        const r = commit.results
+        await c.query(
+          `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results)
+           SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+           ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE
+             SET window_end = excluded.window_end, key = excluded.key, results = excluded.results`,
+          [
+            pipelineId,
+            r.map((x) => x.windowStart),
+            r.map((x) => x.keyId),
+            r.map((x) => x.windowEnd),
+            r.map((x) => (x.key === null ? null : JSON.stringify(x.key))),
+            r.map((x) => JSON.stringify(x.results)),
+          ],
+        )
+      }
+      // one statement per letter keeps their order in seq
+      for (const d of commit.deadLetters)
+        await c.query(
+          `INSERT INTO dead_letters (pipeline_id, id, reason, detail, event, at) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT DO NOTHING`,
+          [pipelineId, d.id, d.reason, d.detail, JSON.stringify(d.event), d.at],
+        )
+      if (commit.metrics && commit.metrics.length > 0) await this.#writeMetrics(c, commit.metrics)
+      const cp = commit.checkpoint
+      if (cp)
+        await c.query(
+          `INSERT INTO checkpoints (pipeline_id, positions, state, stats, updated_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (pipeline_id) DO UPDATE SET positions = excluded.positions, state = excluded.state,
+             stats = excluded.stats, updated_at = excluded.updated_at`,
+          [
+            pipelineId,
+            JSON.stringify(cp.positions),
+            JSON.stringify(cp.state),
+            JSON.stringify(cp.stats),
+            Date.now(),
+          ],
+        )
+    })
+  }
+
+  async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
+    const [row] = await this.#rows(this.#pool, 'SELECT * FROM checkpoints WHERE pipeline_id = $1', [
+      pipelineId,
+    ])
+    if (!row) return undefined
+    return {
+      positions: JSON.parse(row.positions as string),
+      state: JSON.parse(row.state as string) as JsonValue,
+      stats: JSON.parse(row.stats as string),
+    }
+  }
+
+  async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
+    const params: unknown[] = [pipelineId]
+    const p = (v: unknown) => {
+      params.push(v)
+      return `$${params.length}`
+    }
+    const where = ['pipeline_id = $1']
+    if (q.from !== undefined) where.push(`window_end > ${p(q.from)}`)
+    if (q.to !== undefined) where.push(`window_start < ${p(q.to)}`)
+    // the rule of engine/key-filter.ts, by JSON type
+    for (const [path, filter] of parseKeyFilters(q.key ?? {})) {
+      const at = `(key::jsonb -> ${p(path)})`
+      const alternatives = [`${at} = to_jsonb(${p(filter.string)}::text)`]
+      if (filter.number !== undefined)
+        alternatives.push(
+          `(jsonb_typeof(${at}) = 'number' AND (${at})::text::float8 = ${p(filter.number)}::float8)`,
+        )
+      if (filter.boolean !== undefined) alternatives.push(`${at} = ${p(String(filter.boolean))}::jsonb`)
+      if (filter.null) alternatives.push(`coalesce(jsonb_typeof(${at}), 'null') = 'null'`)
+      if (filter.structured !== undefined)
+        alternatives.push(
+          `(jsonb_typeof(${at}) IN ('object', 'array') AND ${at} = ${p(filter.structured)}::jsonb)`,
+        )
+      where.push(`(${alternatives.join(' OR ')})`)
+    }
+    const rows = await this.#rows(
+      this.#pool,
+      `SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id COLLATE "C" LIMIT ${p(q.limit)}`,
+      params,
+    )
+    return rows.map((row) => ({
+      windowStart: row.window_start as number,
+      windowEnd: row.window_end as number,
+      keyId: row.key_id as string,
+      key: row.key === null ? null : JSON.parse(row.key as string),
+      results: JSON.parse(row.results as string),
+      closed: true,
+    }))
+  }
+
+  async listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]> {
+    const rows = await this.#rows(
+      this.#pool,
+      'SELECT * FROM dead_letters WHERE pipeline_id = $1 ORDER BY seq DESC LIMIT $2',
+      [pipelineId, limit],
+    )
+    return rows.map((row) => ({
+      id: row.id as string,
+      reason: row.reason as DeadLetterRecord['reason'],
+      detail: row.detail as string,
+      event: JSON.parse(row.event as string),
+      at: row.at as number,
+    }))
+  }
+
+  async trimDeadLetters(pipelineId: string, keep: number): Promise<void> {
+    await this.#pool.query(
+      `DELETE FROM dead_letters WHERE pipeline_id = $1 AND seq <
+         (SELECT seq FROM dead_letters WHERE pipeline_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)`,
+      [pipelineId, keep - 1],
+    )
+  }
+
+  // ---- lookup tables ----
+
+  async putLookupTable(
+    name: string,
+    keyField: string,
+    rows: Array<[key: string, row: Record<string, unknown>]>,
+    at: number,
+  ): Promise<void> {
+    // a key given twice: the last row wins, as in the SQLite store
+    const byKey = new Map(rows)
+    await this.#tx(async (c) => {
+      await c.query('DELETE FROM lookup_rows WHERE table_name = $1', [name])
+      await c.query(
+        'INSERT INTO lookup_rows (table_name, key, row) SELECT $1, * FROM unnest($2::text[], $3::text[])',
+        [name, [...byKey.keys()], [...byKey.values()].map((r) => JSON.stringify(r))],
+      )
+      await c.query(
+        `INSERT INTO lookup_tables (name, key_field, row_count, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET key_field = excluded.key_field, row_count = excluded.row_count,
+           updated_at = excluded.updated_at`,
+        [name, keyField, byKey.size, at],
+      )
+    })
+  }
+
+  async listLookupTables(): Promise<LookupTableInfo[]> {
+    return (await this.#rows(this.#pool, 'SELECT * FROM lookup_tables ORDER BY name COLLATE "C"')).map(
+      (row) => ({
+        name: row.name as string,
+        keyField: row.key_field as string,
+        rows: row.row_count as number,
+        updatedAt: row.updated_at as number,
+      }),
+    )
+  }
+
+  async loadLookupTable(name: string): Promise<Map<string, Record<string, unknown>> | undefined> {
+    const exists = await this.#rows(this.#pool, 'SELECT 1 FROM lookup_tables WHERE name = $1', [name])
+    if (exists.length === 0) return undefined
+    const rows = await this.#rows(this.#pool, 'SELECT key, row FROM lookup_rows WHERE table_name = $1', [
+      name,
+    ])
+    return new Map(rows.map((r) => [r.key as string, JSON.parse(r.row as string)]))
+  }
+
+  async deleteLookupTable(name: string): Promise<boolean> {
+    return this.#tx(async (c) => {
+      await c.query('DELETE FROM lookup_rows WHERE table_name = $1', [name])
+      return ((await c.query('DELETE FROM lookup_tables WHERE name = $1', [name])).rowCount ?? 0) > 0
+    })
+  }
+
+  // ---- metrics ----
+
+  async writeMetrics(points: MetricPoint[]): Promise<void> {
+    await this.#tx((c) => this.#writeMetrics(c, points))
+  }
+
+  async #seriesIdsFor(c: Db, points: MetricPoint[]): Promise<number[]> {
+    const keys = points.map((p) => [p.name, seriesKey(p.tags)] as const)
+    const missing = new Map<string, readonly [string, string]>()
+    for (const k of keys)
+      if (!this.#seriesIds.has(`${k[0]}\u0000${k[1]}`)) missing.set(`${k[0]}\u0000${k[1]}`, k)
+    if (missing.size > 0) {
+      const list = [...missing.values()]
+      const names = list.map((k) => k[0])
+      const tags = list.map((k) => k[1])
+      await c.query(
+        'INSERT INTO series (name, tags) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (name, tags) DO NOTHING',
+        [names, tags],
+      )
+      for (const row of await this.#rows(
+        c,
+        'SELECT s.id, s.name, s.tags FROM series s JOIN unnest($1::text[], $2::text[]) AS k(name, tags) ON s.name = k.name AND s.tags = k.tags',
+        [names, tags],
+      ))
+        this.#seriesIds.set(`${row.name}\u0000${row.tags}`, row.id as number)
+    }
+    return keys.map((k) => this.#seriesIds.get(`${k[0]}\u0000${k[1]}`) as number)
+  }
+
+  async #writeMetrics(c: Db, points: MetricPoint[]): Promise<void> {
+    const ids = await this.#seriesIdsFor(c, points)
+    const rows = points.map((p, i): [number, number, number] => [ids[i], p.timestamp, p.value])
+    await c.query(
+      'INSERT INTO points (series_id, ts, value) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[])',
+      [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2])],
+    )
+    for (const [table, width] of [
+      ['minutes', MINUTE],
+      ['hours', HOUR],
+    ] as const) {
+      const rollups = [...rollupsOf(rows, width)]
+      const col = (f: (r: Rollup) => number) => rollups.map(([, r]) => f(r))
+      await c.query(
+        `INSERT INTO ${table} AS t (series_id, bucket, n, sum, min, max, last_ts, last_value${table === 'minutes' ? ', raw' : ''})
+         SELECT *${table === 'minutes' ? ', true' : ''} FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[],
+           $5::float8[], $6::float8[], $7::bigint[], $8::float8[])
+         ON CONFLICT (series_id, bucket) DO UPDATE SET n = t.n + excluded.n, sum = t.sum + excluded.sum,
+           min = least(t.min, excluded.min), max = greatest(t.max, excluded.max),
+           last_value = CASE WHEN excluded.last_ts >= t.last_ts THEN excluded.last_value ELSE t.last_value END,
+           last_ts = greatest(t.last_ts, excluded.last_ts)`,
+        [
+          rollups.map(([k]) => Number(k.split(':')[0])),
+          rollups.map(([k]) => Number(k.split(':')[1])),
+          col((r) => r.n),
+          col((r) => r.sum),
+          col((r) => r.min),
+          col((r) => r.max),
+          col((r) => r.lastTs),
+          col((r) => r.lastValue),
+        ],
+      )
+    }
+  }
+
+  async listSeries(limit: number, offset: number): Promise<{ series: SeriesInfo[]; total: number }> {
+    const rows = await this.#rows(
+      this.#pool,
+      `SELECT s.name, s.tags,
+         coalesce((SELECT m.last_value FROM minutes m WHERE m.series_id = s.id ORDER BY m.bucket DESC LIMIT 1),
+           (SELECT h.last_value FROM hours h WHERE h.series_id = s.id ORDER BY h.bucket DESC LIMIT 1)) AS last_value,
+         coalesce((SELECT m.last_ts FROM minutes m WHERE m.series_id = s.id ORDER BY m.bucket DESC LIMIT 1),
+           (SELECT h.last_ts FROM hours h WHERE h.series_id = s.id ORDER BY h.bucket DESC LIMIT 1)) AS last_ts,
+         (SELECT count(*) FROM points p WHERE p.series_id = s.id) AS n
+       FROM series s ORDER BY s.name COLLATE "C", s.tags COLLATE "C" LIMIT $1 OFFSET $2`,
+      [limit, offset],
+    )
+    return {
+      total: await this.countSeries(),
+      series: rows.map((r) => ({
+        name: r.name as string,
+        tags: JSON.parse(r.tags as string),
+        lastValue: r.last_value as number,
+        lastTimestamp: r.last_ts as number,
+        points: r.n as number,
+      })),
+    }
+  }
+
+  async countSeries(): Promise<number> {
+    const [row] = await this.#rows(this.#pool, 'SELECT count(*) AS n FROM series')
+    return row.n as number
+  }
+
+  async queryMetrics(
+    q: MetricQuery,
+  ): Promise<SeriesPoints[] | { tooMany: number; what: 'points' | 'series' }> {
+    const matching = (await this.#rows(this.#pool, 'SELECT id, tags FROM series WHERE name = $1', [q.name]))
+      .map((r) => ({ id: r.id as number, tags: JSON.parse(r.tags as string) as Record<string, string> }))
+      .filter((s) => Object.entries(q.tags).every(([k, v]) => s.tags[k] === v))
+    if (matching.length > MAX_QUERY_SERIES) return { tooMany: matching.length, what: 'series' }
+    const plan = planMetricQuery(q, this.#rawSince)
+    const [table, time, agg] =
+      plan.table === 'raw'
+        ? ['points', 'ts', RAW_SQL[q.agg]]
+        : plan.table === 'hours'
+          ? ['hours', 'bucket', ROLLUP_SQL[q.agg]]
+          : ['minutes', 'bucket', ROLLUP_SQL[q.agg]]
+    const ids = matching.map((s) => s.id)
+    const [count] = await this.#rows(
+      this.#pool,
+      `SELECT count(*) AS n FROM ${table} WHERE series_id = ANY($1::bigint[]) AND ${time} >= $2 AND ${time} < $3`,
+      [ids, plan.from, plan.to],
+    )
+    if ((count.n as number) > q.maxPoints) return { tooMany: count.n as number, what: 'points' }
+    const rows = await this.#rows(
+      this.#pool,
+      `SELECT series_id, (${time} - ((${time} % $4) + $4) % $4) AS b, (${agg})::float8 AS v FROM ${table}
+       WHERE series_id = ANY($1::bigint[]) AND ${time} >= $2 AND ${time} < $3 GROUP BY series_id, b ORDER BY series_id, b`,
+      [ids, plan.from, plan.to, q.stepMs],
+    )
+    const bySeries = new Map<number, Array<{ timestamp: number; value: number }>>()
+    for (const r of rows) {
+      const list = bySeries.get(r.series_id as number) ?? []
+      list.push({ timestamp: r.b as number, value: r.v as number })
+      bySeries.set(r.series_id as number, list)
+    }
+    return matching.map((s) => ({ name: q.name, tags: s.tags, points: bySeries.get(s.id) ?? [] }))
+  }
+
+  async enforceMetricsRetention(r: MetricRetention): Promise<number> {
+    this.#rawSince = r.rawBefore
+    return this.#tx(async (c) => {
+      // a minute's raw points go once the whole minute is past the cut-off
+      let n = await this.#dropRawBefore(c, r.rawBefore - MINUTE + 1)
+      await c.query('DELETE FROM minutes WHERE bucket < $1 AND NOT raw', [r.minuteBefore])
+      await c.query('DELETE FROM hours WHERE bucket < $1', [r.hourBefore])
+      // past the size bound, the oldest minutes lose their raw points first
+      for (;;) {
+        const [{ total }] = await this.#rows(c, 'SELECT count(*) AS total FROM points')
+        if ((total as number) <= r.maxRawPoints) break
+        const [oldest] = await this.#rows(c, 'SELECT min(bucket) AS minute FROM minutes WHERE raw')
+        if (oldest?.minute === null || oldest === undefined) break
+        n += await this.#dropRawBefore(c, (oldest.minute as number) + 1)
+      }
+      await c.query(
+        `DELETE FROM series s WHERE NOT EXISTS (SELECT 1 FROM minutes WHERE series_id = s.id)
+           AND NOT EXISTS (SELECT 1 FROM hours WHERE series_id = s.id)`,
+      )
+      this.#seriesIds.clear()
+      return n
+    })
+  }
+
+  /** Drops the raw points of every minute before `minute` (their rollups stay); returns how many. */
+  async #dropRawBefore(c: Db, minute: number): Promise<number> {
+    const boundary = minute - mod(minute, MINUTE) + (mod(minute, MINUTE) === 0 ? 0 : MINUTE)
+    const deleted = await c.query('DELETE FROM points WHERE ts < $1', [boundary])
+    await c.query('UPDATE minutes SET raw = false WHERE raw AND bucket < $1', [boundary])
+    return deleted.rowCount ?? 0
+  }
+
+  // ---- API keys ----
+
+  async listApiKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.#rows(this.#pool, 'SELECT * FROM api_keys ORDER BY created_at, id')).map((r) => ({
+      id: r.id as string,
+      name: r.name as string,
+      role: r.role as Role,
+      sha256: r.sha256 as string,
+      createdAt: r.created_at as number,
+      expiresAt: (r.expires_at as number | null) ?? null,
+      source: 'api',
+    }))
+  }
+
+  async insertApiKey(k: ApiKeyRecord): Promise<void> {
+    await this.#pool.query(
+      'INSERT INTO api_keys (id, name, role, sha256, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)',
+      [k.id, k.name, k.role, k.sha256, k.createdAt, k.expiresAt],
+    )
+  }
+
+  async deleteApiKey(id: string): Promise<boolean> {
+    return ((await this.#pool.query('DELETE FROM api_keys WHERE id = $1', [id])).rowCount ?? 0) > 0
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.end()
+  }
+}
+
+function toPipeline(row: Row): PipelineRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    spec: JSON.parse(row.spec as string),
+    status: row.status as PipelineStatus,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+  }
+}

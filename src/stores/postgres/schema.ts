@@ -1,0 +1,95 @@
+/** The PostgreSQL store's tables (created if missing; the same data as the SQLite store's). */
+export const PG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS pipelines (
+  seq BIGSERIAL,
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  spec TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+  pipeline_id TEXT PRIMARY KEY,
+  positions TEXT NOT NULL,
+  state TEXT NOT NULL,
+  stats TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  pipeline_id TEXT NOT NULL,
+  window_start BIGINT NOT NULL,
+  key_id TEXT NOT NULL,
+  window_end BIGINT NOT NULL,
+  key TEXT,
+  results TEXT NOT NULL,
+  PRIMARY KEY (pipeline_id, window_start, key_id)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  pipeline_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  seq BIGSERIAL,
+  reason TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  event TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  PRIMARY KEY (pipeline_id, id)
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_seq ON dead_letters (pipeline_id, seq);
+CREATE TABLE IF NOT EXISTS lookup_tables (
+  name TEXT PRIMARY KEY,
+  key_field TEXT NOT NULL,
+  row_count INTEGER NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lookup_rows (
+  table_name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  row TEXT NOT NULL,
+  PRIMARY KEY (table_name, key)
+);
+CREATE TABLE IF NOT EXISTS series (
+  id BIGSERIAL PRIMARY KEY,
+  name TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  UNIQUE (name, tags)
+);
+CREATE TABLE IF NOT EXISTS points (
+  series_id BIGINT NOT NULL,
+  ts BIGINT NOT NULL,
+  value DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_by_series ON points (series_id, ts);
+CREATE INDEX IF NOT EXISTS points_by_ts ON points (ts);
+CREATE TABLE IF NOT EXISTS minutes (
+  series_id BIGINT NOT NULL,
+  bucket BIGINT NOT NULL,
+  n BIGINT NOT NULL,
+  sum DOUBLE PRECISION NOT NULL,
+  min DOUBLE PRECISION NOT NULL,
+  max DOUBLE PRECISION NOT NULL,
+  last_ts BIGINT NOT NULL,
+  last_value DOUBLE PRECISION NOT NULL,
+  raw BOOLEAN NOT NULL,
+  PRIMARY KEY (series_id, bucket)
+);
+CREATE TABLE IF NOT EXISTS hours (
+  series_id BIGINT NOT NULL,
+  bucket BIGINT NOT NULL,
+  n BIGINT NOT NULL,
+  sum DOUBLE PRECISION NOT NULL,
+  min DOUBLE PRECISION NOT NULL,
+  max DOUBLE PRECISION NOT NULL,
+  last_ts BIGINT NOT NULL,
+  last_value DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (series_id, bucket)
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT
+);
+`
