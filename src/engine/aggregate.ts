@@ -3,7 +3,13 @@ import type { AggregateSpec, FunctionSpec } from './stages/aggregate-spec.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type JsonValue, type WindowResult } from './types.ts'
 import { PaneWindows } from './window-state/panes.ts'
 import { SessionWindows } from './window-state/sessions.ts'
-import { Accumulation, type OpenQuery, type SavedSlot, type WindowStore } from './window-state/slot.ts'
+import {
+  Accumulation,
+  type Budget,
+  type OpenQuery,
+  type SavedSlot,
+  type WindowStore,
+} from './window-state/slot.ts'
 
 export interface AggregateLimits {
   /** distinct keys one window (pane) may hold; for sessions, open sessions in all */
@@ -50,6 +56,8 @@ export class AggregateOperator {
   #watermark = NO_TIME
   #maxTs = NO_TIME
   #lastArrival = NO_TIME
+  /** a close that ran out of budget is to be finished first */
+  #closing = false
 
   constructor(spec: AggregateSpec, limits: AggregateLimits) {
     this.spec = spec
@@ -76,13 +84,31 @@ export class AggregateOperator {
     return this.#store.size
   }
 
-  /** Processes one batch that arrived at `arrivalMs` (deterministic: replaying a batch gives the same output). */
-  process(events: readonly Event[], arrivalMs: number, out: AggregateOutput): void {
-    this.#advanceTo(arrivalMs, out)
+  /** A close ran out of budget: only `process`/`advance` may be called until it is done (no snapshot). */
+  get busy(): boolean {
+    return this.#closing
+  }
+
+  /**
+   * Processes one batch that arrived at `arrivalMs` (deterministic: replaying a batch gives the
+   * same output), from event `from` on; returns the index of the next event to process. It stops
+   * short only when firing windows used up `budget` (work units, see WindowStore.close): call it
+   * again with that index, and it goes on exactly where it stopped, so a batch processed in
+   * slices gives the output of one call.
+   */
+  process(
+    events: readonly Event[],
+    arrivalMs: number,
+    out: AggregateOutput,
+    from = 0,
+    budget: Budget = { left: Number.POSITIVE_INFINITY },
+  ): number {
+    if (this.#closing && !this.#closeMore(out, budget)) return from
+    if (from === 0 && !this.#advanceTo(arrivalMs, out, budget)) return 0
     const processing = this.spec.time === 'processing'
     const lateness = this.spec.latenessMs
     const store = this.#store
-    for (let i = 0; i < events.length; i++) {
+    for (let i = from; i < events.length; i++) {
       const event = events[i]
       const ts = processing ? arrivalMs : event.timestamp
       if (!this.#extract(event, out)) continue
@@ -99,20 +125,30 @@ export class AggregateOperator {
         this.#maxTs = ts
         if (ts - lateness > this.#watermark) {
           this.#watermark = ts - lateness
-          store.close(this.#watermark, out.results)
+          if (!store.close(this.#watermark, out.results, budget)) {
+            this.#closing = true
+            return i + 1
+          }
         }
       }
     }
     if (events.length > 0 && arrivalMs > this.#lastArrival) this.#lastArrival = arrivalMs
     store.flushUpdates(this.#watermark, out.results)
+    return events.length
   }
 
-  /** Moves time forward without input (idle timeout; processing time). */
-  advance(nowMs: number, out: AggregateOutput): void {
-    this.#advanceTo(nowMs, out)
+  /** Moves time forward without input (idle timeout; processing time); false: call again (budget). */
+  advance(nowMs: number, out: AggregateOutput, budget: Budget = { left: Number.POSITIVE_INFINITY }): boolean {
+    if (this.#closing && !this.#closeMore(out, budget)) return false
+    return this.#advanceTo(nowMs, out, budget)
   }
 
-  #advanceTo(nowMs: number, out: AggregateOutput): void {
+  #closeMore(out: AggregateOutput, budget: Budget): boolean {
+    this.#closing = !this.#store.close(this.#watermark, out.results, budget)
+    return !this.#closing
+  }
+
+  #advanceTo(nowMs: number, out: AggregateOutput, budget: Budget): boolean {
     let target = NO_TIME
     if (this.spec.time === 'processing') target = nowMs - this.spec.latenessMs
     else if (this.#lastArrival !== NO_TIME && this.#maxTs !== NO_TIME) {
@@ -121,8 +157,12 @@ export class AggregateOperator {
     }
     if (target > this.#watermark) {
       this.#watermark = target
-      this.#store.close(target, out.results)
+      if (!this.#store.close(target, out.results, budget)) {
+        this.#closing = true
+        return false
+      }
     }
+    return true
   }
 
   /** Reads and checks every function's value; dead-letters the event when one is unusable. */
@@ -169,6 +209,7 @@ export class AggregateOperator {
   }
 
   snapshot(): JsonValue {
+    if (this.#closing) throw new Error('a snapshot while windows are being fired would lose them')
     const time = (t: number) => (t === NO_TIME ? null : t)
     const snap: Snapshot = {
       v: 1,

@@ -9,6 +9,7 @@ import { compileEnrich, type LookupSource } from './stages/enrich.ts'
 import { compileCondition } from './stages/filter.ts'
 import { compileMap } from './stages/map.ts'
 import type { Event, JsonValue, WindowResult } from './types.ts'
+import type { Budget } from './window-state/slot.ts'
 
 /** What one batch produced. `records` are the transformed events of a pipeline without aggregate. */
 export interface PipelineOutput extends AggregateOutput {
@@ -39,6 +40,9 @@ export class Pipeline {
   readonly #steps: Step[]
   readonly aggregate: AggregateOperator | null
   readonly #passed: Event[] = []
+  /** the batch being processed in slices, and the next of its events to hand to the aggregate */
+  #resuming: readonly Event[] | undefined
+  #from = 0
 
   constructor(stages: readonly Stage[], lookups: LookupSource, limits: AggregateLimits) {
     const steps: Step[] = []
@@ -65,32 +69,55 @@ export class Pipeline {
     this.aggregate = aggregate
   }
 
-  process(events: readonly Event[], arrivalMs: number, out: PipelineOutput): void {
+  /**
+   * Runs a batch through the chain. With a `budget`, firing windows may stop it short (false):
+   * call again with the same batch and it goes on where it stopped (see AggregateOperator.process).
+   */
+  process(events: readonly Event[], arrivalMs: number, out: PipelineOutput, budget?: Budget): boolean {
     const steps = this.#steps
     const passed = this.aggregate ? this.#passed : out.records
-    const start = passed.length
-    out.in += events.length
-    outer: for (let i = 0; i < events.length; i++) {
-      let e: Event | undefined = events[i]
-      for (let s = 0; s < steps.length; s++) {
-        e = steps[s](e)
-        if (e === undefined) {
-          out.filtered++
-          continue outer
+    if (this.#resuming !== events) {
+      const start = passed.length
+      out.in += events.length
+      outer: for (let i = 0; i < events.length; i++) {
+        let e: Event | undefined = events[i]
+        for (let s = 0; s < steps.length; s++) {
+          e = steps[s](e)
+          if (e === undefined) {
+            out.filtered++
+            continue outer
+          }
         }
+        passed.push(e)
       }
-      passed.push(e)
+      if (!this.aggregate) {
+        out.out += passed.length - start
+        return true
+      }
+      this.#from = 0
     }
-    if (this.aggregate) {
-      const before = out.late + out.errors
-      this.aggregate.process(passed, arrivalMs, out)
-      out.out += passed.length - (out.late + out.errors - before)
-      passed.length = 0
-    } else out.out += passed.length - start
+    const aggregate = this.aggregate as AggregateOperator
+    const before = out.late + out.errors
+    const next = aggregate.process(passed, arrivalMs, out, this.#from, budget)
+    out.out += next - this.#from - (out.late + out.errors - before)
+    if (next < passed.length || aggregate.busy) {
+      this.#resuming = events
+      this.#from = next
+      return false
+    }
+    this.#resuming = undefined
+    passed.length = 0
+    return true
   }
 
-  advance(nowMs: number, out: PipelineOutput): void {
-    this.aggregate?.advance(nowMs, out)
+  /** Moves time on; false when firing windows used up `budget` (call again). */
+  advance(nowMs: number, out: PipelineOutput, budget?: Budget): boolean {
+    return this.aggregate ? this.aggregate.advance(nowMs, out, budget) : true
+  }
+
+  /** a batch or a close is half done: finish it before anything else (and before a snapshot) */
+  get busy(): boolean {
+    return this.#resuming !== undefined || (this.aggregate?.busy ?? false)
   }
 
   openWindows(q: Parameters<AggregateOperator['openWindows']>[0]): WindowResult[] {

@@ -18,6 +18,8 @@ import {
 
 /** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
 const SLICE_MS = 5
+/** Work units (a key merged or a result built) firing windows may take per slice before yielding. */
+const CLOSE_BUDGET = 20_000
 /** Closed windows per store transaction when many close at once. */
 const COMMIT_SLICE = 250
 /**
@@ -77,6 +79,8 @@ export class PipelineRunner {
   #reader: LogReader | undefined
   /** read but not yet processed (a slice ended first) */
   #pending: ReaderBatch[] = []
+  /** dead letters of the batch in progress so far (their ids count on across slices) */
+  #batchDeadLetters = 0
   #positions: Positions = {}
   #checkpointed: Positions = {}
   #stats: PipelineStats = emptyStats()
@@ -188,22 +192,31 @@ export class PipelineRunner {
     const tickMs = this.#o.tickMs ?? 200
     const out = this.#out
     let behind = false
-    while (!this.#stopping) {
+    // a stop waits for a half-processed batch or close: a checkpoint is only taken between batches
+    while (!this.#stopping || this.#pipeline.busy) {
+      const budget = { left: CLOSE_BUDGET }
       // batches left over from the last slice go first; no wait while idle time is still catching up
+      // while windows fire a budget at a time, nothing new is read: the firing goes on first
+      const firing = this.#pending.length === 0 && this.#pipeline.busy
       const batches =
-        this.#pending.length > 0 ? this.#pending.splice(0) : await reader.read(readBatch, behind ? 0 : tickMs)
+        this.#pending.length > 0
+          ? this.#pending.splice(0)
+          : firing
+            ? []
+            : await reader.read(readBatch, behind ? 0 : tickMs)
       behind = false
-      if (this.#stopping && batches.length === 0) break
+      if (this.#stopping && batches.length === 0 && !firing) break
       const deadLetters: DeadLetterRecord[] = []
-      if (batches.length === 0) {
+      if (firing) behind = !this.#pipeline.advance(this.#advancedTo, out, budget)
+      else if (batches.length === 0) {
         // only when caught up, and not past the arrival time of a write still in flight, so a
         // replay closes exactly the windows the first run closed
         if (reader.caughtUp()) {
           const target = log.stableTime(definition.sourceTopic)
           const step = Number.isFinite(this.#advancedTo) ? this.#advancedTo + IDLE_STEP_MS : target
           this.#advancedTo = Math.min(target, step)
-          behind = this.#advancedTo < target
-          this.#pipeline.advance(this.#advancedTo, out)
+          // windows are fired a budget at a time: the loop comes straight back for the rest
+          behind = !this.#pipeline.advance(this.#advancedTo, out, budget) || this.#advancedTo < target
         }
       } else {
         const sliceEnd = performance.now() + SLICE_MS
@@ -227,18 +240,24 @@ export class PipelineRunner {
             })
           }
           const before = out.deadLetters.length
-          this.#pipeline.process(batch.events, batch.appendedAt, out)
+          // a batch may take several slices when it fires many windows: the rest comes next round
+          const done = this.#pipeline.process(batch.events, batch.appendedAt, out, budget)
           const at = `${batch.partition}:${batch.offset}`
           for (let i = before; i < out.deadLetters.length; i++) {
             const d = out.deadLetters[i]
             deadLetters.push({
-              id: `${at}:${i - before}`,
+              id: `${at}:${this.#batchDeadLetters++}`,
               reason: d.reason,
               detail: d.detail,
               event: d.event,
               at: batch.appendedAt,
             })
           }
+          if (!done) {
+            this.#pending = batches.slice(b)
+            break
+          }
+          this.#batchDeadLetters = 0
           this.#positions[String(batch.partition)] = batch.next
           this.#o.telemetry?.ingestToProcessed.observe(Math.max(0, this.#o.clock() - batch.appendedAt) / 1000)
           if (performance.now() > sliceEnd) {
@@ -276,7 +295,8 @@ export class PipelineRunner {
     const now = this.#o.clock()
     // large window state checkpoints less often: its cost stays a small share of the time
     const interval = Math.max(this.#o.checkpointIntervalMs, CHECKPOINT_COST_FACTOR * this.#checkpointCostMs)
-    const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= interval
+    // never in the middle of a batch or of firing windows: the state would not match the positions
+    const due = this.#dirtySinceCheckpoint && now - this.#lastCheckpoint >= interval && !this.#pipeline.busy
     if (
       closed.length === 0 &&
       deadLetters.length === 0 &&

@@ -1,7 +1,19 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
 import { lastWindowStart } from '../windows.ts'
-import type { Accs, Accumulation, Applied, OpenQuery, SavedSlot, WindowStore } from './slot.ts'
+import type { Accs, Accumulation, Applied, Budget, OpenQuery, SavedSlot, WindowStore } from './slot.ts'
+
+/** Where the firing of one window stands. */
+interface Firing {
+  start: number
+  parts: Map<string, Accs>[]
+  /** the pane being merged (several panes), and where in it */
+  part: number
+  entries: Iterator<[string, Accs]> | undefined
+  merged: Map<string, Accs> | undefined
+  /** where in the (merged) keys emission stands */
+  emitting: Iterator<[string, Accs]> | undefined
+}
 
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b]
@@ -29,6 +41,10 @@ export class PaneWindows implements WindowStore {
   readonly #scheduled = new Set<number>()
   #lastPaneStart = Number.NaN
   #lastPane: Map<string, Accs> | undefined
+  /** the window being fired when a close ran out of budget */
+  #firing: Firing | undefined
+  /** a window fired since panes were last dropped */
+  #fired = false
 
   constructor(acc: Accumulation, sizeMs: number, slideMs: number, maxKeys: number) {
     this.#acc = acc
@@ -93,50 +109,40 @@ export class PaneWindows implements WindowStore {
     }
   }
 
-  /** Calls `visit` with the merged accumulators of each key in window [start, start + size). */
-  #window(start: number, visit: (keyId: string, accs: Accs) => void, only?: readonly string[]): void {
-    const parts: Map<string, Accs>[] = []
-    for (let p = start; p < start + this.#size; p += this.#pane) {
-      const pane = this.#panes.get(p)
-      if (pane !== undefined && pane.size > 0) parts.push(pane)
-    }
-    if (only !== undefined) {
-      for (const keyId of only) {
-        const found: Accs[] = []
-        for (const pane of parts) {
-          const accs = pane.get(keyId)
-          if (accs !== undefined) found.push(accs)
-        }
-        if (found.length > 0) visit(keyId, found.length === 1 ? found[0] : this.#acc.merged(found))
-      }
-      return
-    }
-    if (parts.length === 1) {
-      for (const [keyId, accs] of parts[0]) visit(keyId, accs)
-      return
-    }
-    const merged = new Map<string, Accs>()
-    for (const pane of parts) {
-      for (const [keyId, accs] of pane) {
-        const m = merged.get(keyId)
-        if (m === undefined) merged.set(keyId, this.#acc.merged([accs]))
-        else this.#acc.mergeInto(m, accs)
-      }
-    }
-    for (const [keyId, accs] of merged) visit(keyId, accs)
-  }
-
-  close(watermark: number, results: WindowResult[]): void {
+  /**
+   * Fires due windows a unit of work at a time (see WindowStore.close): a window of one pane emits
+   * its keys; a window of several first merges its panes key by key, then emits. Where it stopped
+   * is kept in `#firing`.
+   */
+  close(watermark: number, results: WindowResult[], budget: Budget): boolean {
     const due = this.#due
-    let fired = false
-    while (due.peekPriority() <= watermark) {
-      const start = due.pop()!
-      this.#scheduled.delete(start)
-      const end = start + this.#size
-      this.#window(start, (keyId, accs) => results.push(this.#acc.result(start, end, keyId, accs, true)))
-      fired = true
+    for (;;) {
+      let f = this.#firing
+      if (f === undefined) {
+        if (due.peekPriority() > watermark) break
+        const start = due.pop() as number
+        this.#scheduled.delete(start)
+        const parts: Map<string, Accs>[] = []
+        for (let p = start; p < start + this.#size; p += this.#pane) {
+          const pane = this.#panes.get(p)
+          if (pane !== undefined && pane.size > 0) parts.push(pane)
+        }
+        f = {
+          start,
+          parts,
+          part: 0,
+          entries: undefined,
+          merged: parts.length > 1 ? new Map() : undefined,
+          emitting: undefined,
+        }
+        this.#firing = f
+        this.#fired = true
+      }
+      if (!this.#fire(f, results, budget)) return false
+      this.#firing = undefined
     }
-    if (!fired) return
+    if (!this.#fired) return true
+    this.#fired = false
     for (const paneStart of this.#panes.keys()) {
       if (lastWindowStart(paneStart, this.#slide) + this.#size <= watermark) {
         this.#panes.delete(paneStart)
@@ -144,6 +150,40 @@ export class PaneWindows implements WindowStore {
       }
     }
     if (this.#lastPane === undefined) this.#lastPaneStart = Number.NaN
+    return true
+  }
+
+  /** Goes on firing one window; true once every key of it is emitted. */
+  #fire(f: Firing, results: WindowResult[], budget: Budget): boolean {
+    const end = f.start + this.#size
+    if (f.merged !== undefined) {
+      // merge the panes, key by key
+      while (f.part < f.parts.length) {
+        f.entries ??= f.parts[f.part].entries()
+        for (;;) {
+          if (budget.left <= 0) return false
+          const next = f.entries.next()
+          if (next.done) break
+          budget.left--
+          const [keyId, accs] = next.value
+          const m = f.merged.get(keyId)
+          if (m === undefined) f.merged.set(keyId, this.#acc.merged([accs]))
+          else this.#acc.mergeInto(m, accs)
+        }
+        f.entries = undefined
+        f.part++
+      }
+    }
+    const source = f.merged ?? f.parts[0]
+    if (source === undefined) return true
+    f.emitting ??= source.entries()
+    for (;;) {
+      if (budget.left <= 0) return false
+      const next = f.emitting.next()
+      if (next.done) return true
+      budget.left--
+      results.push(this.#acc.result(f.start, end, next.value[0], next.value[1], true))
+    }
   }
 
   flushUpdates(watermark: number, results: WindowResult[]): void {

@@ -1,6 +1,6 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
-import type { Accumulation, Applied, OpenQuery, SavedSlot, Slot, WindowStore } from './slot.ts'
+import type { Accumulation, Applied, Budget, OpenQuery, SavedSlot, Slot, WindowStore } from './slot.ts'
 
 /**
  * Session windows: each event opens [ts, ts + gap); it merges with the open sessions of its key
@@ -87,9 +87,11 @@ export class SessionWindows implements WindowStore {
     return 'applied'
   }
 
-  close(watermark: number, results: WindowResult[]): void {
+  close(watermark: number, results: WindowResult[], budget: Budget): boolean {
     const heap = this.#closing
     while (heap.peekPriority() <= watermark) {
+      if (budget.left <= 0) return false
+      budget.left--
       const end = heap.peekPriority()
       const s = heap.pop()!
       if (!s.alive || s.end !== end) continue
@@ -100,6 +102,7 @@ export class SessionWindows implements WindowStore {
       this.#count--
       results.push(this.#acc.result(s.start, s.end, s.keyId, s, true))
     }
+    return true
   }
 
   flushUpdates(_watermark: number, results: WindowResult[]): void {

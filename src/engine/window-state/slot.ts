@@ -158,6 +158,11 @@ export class Accumulation {
 /** Where an event went: applied to open windows, late (all its windows closed), or refused. */
 export type Applied = 'applied' | 'late' | 'refused'
 
+/** Work a call may still do (counted down); Infinity: all of it. */
+export interface Budget {
+  left: number
+}
+
 /** Which open windows `/window` wants. */
 export interface OpenQuery {
   limit: number
@@ -175,8 +180,13 @@ export interface OpenQuery {
 export interface WindowStore {
   readonly size: number
   apply(event: Event, ts: number, watermark: number, deadLetters: DeadLetter[]): Applied
-  /** emits every window whose end ≤ watermark and forgets what no open window needs */
-  close(watermark: number, results: WindowResult[]): void
+  /**
+   * Emits every window whose end ≤ watermark and forgets what no open window needs, spending at
+   * most `budget` units of work (a unit: one key of one pane merged, or one result built).
+   * Returns false when the budget ran out first: the next call goes on where this one stopped,
+   * and nothing else may touch the store in between (no event applied, no snapshot).
+   */
+  close(watermark: number, results: WindowResult[], budget: Budget): boolean
   /** emits the open windows changed since the last call (emit: updates) */
   flushUpdates(watermark: number, results: WindowResult[]): void
   /** open windows newest first, at most `q.limit` accepted: work in proportion to what is returned */
