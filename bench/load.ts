@@ -7,13 +7,15 @@ import { Agent, request } from 'node:http'
 import { ingestBodies, metricBodies } from './generate.ts'
 import { percentile } from './http.ts'
 
-const [url, secondsArg, connectionsArg, batchArg, rateArg, kind, topic] = process.argv.slice(2)
+const [url, secondsArg, connectionsArg, batchArg, rateArg, kind, topic, keysArg] = process.argv.slice(2)
 const seconds = Number(secondsArg)
 const connections = Number(connectionsArg)
 const batch = Number(batchArg)
 const rate = Number(rateArg ?? 0)
 const bodies = (
-  kind === 'metrics' ? metricBodies(64, batch) : ingestBodies(64, batch, 10_000, 7, topic || undefined)
+  kind === 'metrics'
+    ? metricBodies(64, batch)
+    : ingestBodies(64, batch, Number(keysArg ?? 10_000), 7, topic || undefined)
 ).map((b) => Buffer.from(b))
 const target = new URL(url)
 const agent = new Agent({ keepAlive: true, maxSockets: connections })

@@ -59,12 +59,24 @@ export function runLoad(
   kind: 'events' | 'metrics' = 'events',
   /** events addressed to this topic (no running pipeline needed for them to be stored) */
   topic = '',
+  /** distinct user_id values in the events */
+  keys = 10_000,
 ): Promise<LoadResult> {
   const script = new URL('./load.ts', import.meta.url).pathname
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [script, url, String(seconds), String(connections), String(batch), String(rate), kind, topic],
+      [
+        script,
+        url,
+        String(seconds),
+        String(connections),
+        String(batch),
+        String(rate),
+        kind,
+        topic,
+        String(keys),
+      ],
       { maxBuffer: 1 << 20 },
       (err, stdout) => {
         if (err) reject(err)

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,window,kafka]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,window,kafka,overload]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'
@@ -10,6 +10,7 @@ import { type BenchRow, engineBenches } from './engine.ts'
 import { httpBenches } from './http.ts'
 import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
+import { overloadBenches } from './overload.ts'
 import { soak } from './soak.ts'
 import { windowBenches } from './window-query.ts'
 
@@ -58,6 +59,7 @@ if (wanted('http')) rows.push(...(await httpBenches(quick)))
 if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
 if (wanted('window')) rows.push(...(await windowBenches(quick)))
 if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
+if (wanted('overload')) rows.push(...(await overloadBenches(quick)))
 
 const fmt = (v: number, unit: string) =>
   unit === 'events/s' || unit === 'points/s'

@@ -289,13 +289,18 @@ export class SqliteMetrics {
     this.#dirtyHours.add(`${id}:${minute - mod(minute, HOUR)}`)
   }
 
-  /** Recomputes the hour rollups whose minutes changed since the last refresh. Call inside a transaction. */
-  refreshRollups(): void {
+  /**
+   * Recomputes the hour rollups whose minutes changed since the last refresh, at most `max` of
+   * them (the rest stay dirty for the next call). Call inside a transaction.
+   */
+  refreshRollups(max = Number.POSITIVE_INFINITY): void {
+    let n = 0
     for (const entry of this.#dirtyHours) {
+      if (n++ >= max) return
       const [series, bucket] = entry.split(':').map(Number)
       this.#stmt.hourFromMinutes.run(bucket, series, bucket, bucket + HOUR)
+      this.#dirtyHours.delete(entry)
     }
-    this.#dirtyHours.clear()
   }
 
   get dirtyBuckets(): number {

@@ -28,8 +28,10 @@ type Row = Record<string, unknown>
 
 /** How often the WAL is folded back into the database file (by a worker thread). */
 const WAL_CHECKPOINT_MS = 1_000
-/** Chunks written per transaction when staged metric points are folded in. */
-const METRIC_FLUSH_SLICE = 1_000
+/** Chunks written per transaction when staged metric points are folded in (each slice a few ms). */
+const METRIC_FLUSH_SLICE = 250
+/** Hour rollups recomputed per transaction while points are folded in. */
+const ROLLUP_REFRESH_SLICE = 2_000
 
 /** The embedded store: one SQLite database (WAL) under the data dir. */
 export class SqliteStore implements Store {
@@ -330,7 +332,8 @@ export class SqliteStore implements Store {
       while (this.#metrics.shouldFlush && this.#db.isOpen) {
         this.#transaction(() => {
           this.#metrics.flushSlice(METRIC_FLUSH_SLICE)
-          if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups()
+          // a slice of them at a time: a refresh of every dirty hour at once held the event loop
+          if (this.#metrics.dirtyBuckets > 50_000) this.#metrics.refreshRollups(ROLLUP_REFRESH_SLICE)
         })
         await new Promise((resolve) => setImmediate(resolve))
       }
