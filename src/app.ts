@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -20,8 +21,14 @@ import { ErrorBody } from './api/schemas/common.ts'
 import type { Server } from './api/server-type.ts'
 import type { RouteRole } from './auth/key-types.ts'
 import type { Config } from './config.ts'
+import { EmbeddedLog } from './log/embedded-log.ts'
+import { KafkaLog } from './log/kafka-log.ts'
+import type { EventLog } from './log/log.ts'
 import type { Logger } from './logger.ts'
 import { Runtime } from './runtime/runtime.ts'
+import { PostgresStore } from './stores/postgres/postgres-store.ts'
+import { SqliteStore } from './stores/sqlite/sqlite-store.ts'
+import type { Store } from './stores/store.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -38,10 +45,38 @@ export interface AppOptions {
   clock?: () => number
 }
 
+/** PostgreSQL when DATABASE_URL is set, else SQLite in the data dir. */
+async function openStore(config: Config): Promise<Store> {
+  return config.databaseUrl
+    ? await PostgresStore.open(config.databaseUrl)
+    : new SqliteStore(join(config.dataDir, 'datapulse.db'))
+}
+
+/** Kafka when KAFKA_BROKERS is set, else the embedded log in the data dir. */
+function openLog(config: Config, logger: Logger, clock: (() => number) | undefined): EventLog {
+  return config.kafka
+    ? new KafkaLog(config.kafka, logger, clock)
+    : new EmbeddedLog({
+        dir: join(config.dataDir, 'log'),
+        fsync: config.fsync,
+        cacheEvents: config.logCacheEvents,
+        segmentBytes: config.logSegmentBytes,
+        logger,
+        clock,
+      })
+}
+
 /** The whole server as a Fastify instance; the runtime opens with it and closes in onClose. */
 export async function buildApp(options: AppOptions): Promise<{ app: Server; runtime: Runtime }> {
   const { config, logger } = options
-  const runtime = await Runtime.open({ config, logger, clock: options.clock })
+  const store = await openStore(config)
+  const runtime = await Runtime.open({
+    config,
+    logger,
+    clock: options.clock,
+    store,
+    log: openLog(config, logger, options.clock),
+  })
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,

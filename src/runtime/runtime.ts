@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto'
-import { join } from 'node:path'
 import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import type { AggregateLimits } from '../engine/aggregate.ts'
@@ -9,13 +8,9 @@ import { Pipeline } from '../engine/pipeline.ts'
 import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
 import type { WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
-import { EmbeddedLog } from '../log/embedded-log.ts'
-import { KafkaLog } from '../log/kafka-log.ts'
 import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
-import { PostgresStore } from '../stores/postgres/postgres-store.ts'
-import { SqliteStore } from '../stores/sqlite/sqlite-store.ts'
 import {
   emptyStats,
   type PipelineRecord,
@@ -32,6 +27,8 @@ import { RateMeter } from './rate-meter.ts'
 export interface RuntimeOptions {
   config: Config
   logger: Logger
+  store: Store
+  log: EventLog
   clock?: () => number
 }
 
@@ -127,21 +124,9 @@ export class Runtime {
     }
   }
 
+  /** Opens on the store and the log the wiring (app.ts) built: loads lookups, keys and pipelines. */
   static async open(options: RuntimeOptions): Promise<Runtime> {
-    const { config, logger } = options
-    const store: Store = config.databaseUrl
-      ? await PostgresStore.open(config.databaseUrl)
-      : new SqliteStore(join(config.dataDir, 'datapulse.db'))
-    const log: EventLog = config.kafka
-      ? new KafkaLog(config.kafka, logger, options.clock)
-      : new EmbeddedLog({
-          dir: join(config.dataDir, 'log'),
-          fsync: config.fsync,
-          cacheEvents: config.logCacheEvents,
-          segmentBytes: config.logSegmentBytes,
-          logger,
-          clock: options.clock,
-        })
+    const { config, store, log, logger } = options
     const runtime = new Runtime(options, store, log, await KeyRing.open(config.apiKeys, store))
     await runtime.lookups.load()
     const starts: Promise<void>[] = []
