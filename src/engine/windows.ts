@@ -7,7 +7,8 @@ export type WindowSpec =
   | { kind: 'hopping'; sizeMs: number; slideMs: number }
   | { kind: 'session'; gapMs: number }
 
-function mod(a: number, b: number): number {
+/** a mod b, never negative (times before 1970 included) */
+export function mod(a: number, b: number): number {
   const r = a % b
   return r < 0 ? r + b : r
 }

@@ -1,3 +1,4 @@
+import { mod } from '../engine/windows.ts'
 import type { MetricQuery } from './store.ts'
 
 /** Series identity: the name and the tags sorted by key (as JSON: `{"a":"1","b":"2"}`). */
@@ -17,10 +18,6 @@ export const HOUR = 3_600_000
 const LONG_RANGE = 6 * HOUR
 /** Most series one query may return. */
 export const MAX_QUERY_SERIES = 1_000
-
-export function mod(a: number, b: number): number {
-  return ((a % b) + b) % b
-}
 
 /**
  * The table a metrics query reads, the same on every store: the coarsest rollup whose bucket

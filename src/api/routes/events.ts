@@ -5,7 +5,7 @@ import { validationError } from '../../errors.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { rawBodyOf } from '../raw-body.ts'
 import { respond, sendError } from '../reply.ts'
-import { errors } from '../schemas/common.ts'
+import { documentOnly, errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
 export const IngestBody = Type.Object(
@@ -51,7 +51,7 @@ export function eventRoutes(app: Server, runtime: Runtime): void {
         },
       },
       // checked by normalizeEvents in one pass (exact paths, no second walk on the hot path)
-      validatorCompiler: () => (data: unknown) => ({ value: data }),
+      validatorCompiler: documentOnly,
       config: { role: 'write' },
     },
     async (request, reply) => {

@@ -3,7 +3,7 @@ import { KEY_ID_PATTERN } from '../../auth/api-keys.ts'
 import { type ApiKeyRecord, ROLES } from '../../auth/key-types.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { respond, sendError } from '../reply.ts'
-import { errors } from '../schemas/common.ts'
+import { documentOnly, errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
 const RoleSchema = Type.Union([Type.Literal('read'), Type.Literal('write'), Type.Literal('admin')], {
@@ -53,8 +53,7 @@ export function keyRoutes(app: Server, runtime: Runtime): void {
           ...errors(400, 409),
         },
       },
-      // checked by the key ring (exact paths); the schema documents it
-      validatorCompiler: () => (data: unknown) => ({ value: data }),
+      validatorCompiler: documentOnly,
       config: { role: 'admin' },
     },
     async (request, reply) =>

@@ -7,7 +7,7 @@ import { AppError, notFound, validationError } from '../../errors.ts'
 import { parseCsv } from '../../lookups/csv.ts'
 import type { Runtime } from '../../runtime/runtime.ts'
 import { sendError } from '../reply.ts'
-import { errors } from '../schemas/common.ts'
+import { documentOnly, errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
 const TableName = Type.String({ pattern: TABLE_NAME.source })
@@ -68,7 +68,7 @@ export function lookupRoutes(app: Server, runtime: Runtime): void {
         },
       },
       // rows are checked below, with their paths, for JSON and CSV alike
-      validatorCompiler: () => (data: unknown) => ({ value: data }),
+      validatorCompiler: documentOnly,
       config: { role: 'admin' },
     },
     async (request, reply) => {

@@ -8,7 +8,7 @@ import type { Runtime } from '../../runtime/runtime.ts'
 import { MAX_QUERY_SERIES } from '../../stores/metrics-plan.ts'
 import { METRIC_AGGS, type MetricAgg, type MetricPoint } from '../../stores/store.ts'
 import { queryTime, sendError } from '../reply.ts'
-import { errors } from '../schemas/common.ts'
+import { documentOnly, errors } from '../schemas/common.ts'
 import type { Server } from '../server-type.ts'
 
 const Point = Type.Object(
@@ -43,7 +43,7 @@ export function metricRoutes(app: Server, runtime: Runtime): void {
         ]),
         response: { 200: Type.Object({ accepted: Type.Integer() }), ...errors(400, 413, 415) },
       },
-      validatorCompiler: () => (data: unknown) => ({ value: data }),
+      validatorCompiler: documentOnly,
       config: { role: 'write' },
     },
     async (request, reply) => {

@@ -6,7 +6,7 @@ import type { Issue } from '../../engine/types.ts'
 import { type Outcome, validationError } from '../../errors.ts'
 import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
 import { queryTime, respond, sendError } from '../reply.ts'
-import { errors, IdParams } from '../schemas/common.ts'
+import { documentOnly, errors, IdParams } from '../schemas/common.ts'
 import {
   PipelineBody,
   type PipelineJson,
@@ -39,9 +39,6 @@ export function pipelineJson(v: PipelineView): PipelineJson {
   if (v.failure !== undefined) out.status_reason = v.failure
   return out
 }
-
-/** The engine's parser validates pipeline bodies (exact paths); the schema documents them. */
-const documentOnly = () => (data: unknown) => ({ value: data })
 
 export function pipelineRoutes(app: Server, runtime: Runtime): void {
   app.post(

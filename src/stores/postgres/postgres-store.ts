@@ -2,7 +2,8 @@ import pg from 'pg'
 import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
-import { HOUR, MAX_QUERY_SERIES, MINUTE, mod, planMetricQuery, seriesKey } from '../metrics-plan.ts'
+import { mod } from '../../engine/windows.ts'
+import { HOUR, MAX_QUERY_SERIES, MINUTE, planMetricQuery, seriesKey } from '../metrics-plan.ts'
 import type {
   Checkpoint,
   DeadLetterRecord,
@@ -188,12 +189,24 @@ export class PostgresStore implements Store {
           ],
         )
       }
-      // one statement per letter keeps their order in seq
-      for (const d of commit.deadLetters)
+      // one statement for all of them; ORDER BY ordinality keeps their order in seq
+      const d = commit.deadLetters
+      if (d.length > 0)
         await c.query(
-          `INSERT INTO dead_letters (pipeline_id, id, reason, detail, event, at) VALUES ($1, $2, $3, $4, $5, $6)
+          `INSERT INTO dead_letters (pipeline_id, id, reason, detail, event, at)
+           SELECT $1, id, reason, detail, event, at
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+             WITH ORDINALITY AS l(id, reason, detail, event, at, i)
+           ORDER BY i
            ON CONFLICT DO NOTHING`,
-          [pipelineId, d.id, d.reason, d.detail, JSON.stringify(d.event), d.at],
+          [
+            pipelineId,
+            d.map((x) => x.id),
+            d.map((x) => x.reason),
+            d.map((x) => x.detail),
+            d.map((x) => JSON.stringify(x.event)),
+            d.map((x) => x.at),
+          ],
         )
       if (commit.metrics && commit.metrics.length > 0) await this.#writeMetrics(c, commit.metrics)
       const cp = commit.checkpoint

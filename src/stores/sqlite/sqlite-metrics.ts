@@ -1,5 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
-import { HOUR, MAX_QUERY_SERIES, MINUTE, mod, planMetricQuery, seriesKey } from '../metrics-plan.ts'
+import { mod } from '../../engine/windows.ts'
+import { HOUR, MAX_QUERY_SERIES, MINUTE, planMetricQuery, seriesKey } from '../metrics-plan.ts'
 import type { MetricPoint, MetricQuery, MetricRetention, SeriesInfo, SeriesPoints } from '../store.ts'
 import {
   type ChunkSummary,
