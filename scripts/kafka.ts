@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { homedir, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -35,12 +35,19 @@ export function kafkaUnavailableReason(): string | undefined {
   return undefined
 }
 
+function complete(libs: string): boolean {
+  return existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))
+}
+
+/** Fetches the broker's jars once; test files starting brokers at the same time each fetch into their own directory, the first to finish wins. */
 function ensureLibs(): string {
   const libs = join(CACHE, 'libs')
-  if (existsSync(libs) && readdirSync(libs).some((f) => f.startsWith('kafka_2.13-'))) return libs
+  if (complete(libs)) return libs
   const reason = kafkaUnavailableReason()
   if (reason) throw new KafkaUnavailable(reason)
   mkdirSync(CACHE, { recursive: true })
+  const tmp = `${libs}.tmp-${process.pid}`
+  rmSync(tmp, { recursive: true, force: true })
   execFileSync(
     'mvn',
     [
@@ -50,12 +57,19 @@ function ensureLibs(): string {
       POM,
       'dependency:copy-dependencies',
       '-DincludeScope=runtime',
-      `-DoutputDirectory=${libs}.tmp`,
+      `-DoutputDirectory=${tmp}`,
     ],
     { stdio: 'pipe' },
   )
-  rmSync(libs, { recursive: true, force: true })
-  execFileSync('mv', [`${libs}.tmp`, libs])
+  if (!complete(libs)) {
+    rmSync(libs, { recursive: true, force: true })
+    try {
+      renameSync(tmp, libs)
+    } catch (err) {
+      if (!complete(libs)) throw err
+    }
+  }
+  rmSync(tmp, { recursive: true, force: true })
   return libs
 }
 

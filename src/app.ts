@@ -48,7 +48,10 @@ export interface AppOptions {
 /** PostgreSQL when DATABASE_URL is set, else SQLite in the data dir. */
 async function openStore(config: Config): Promise<Store> {
   return config.databaseUrl
-    ? await PostgresStore.open(config.databaseUrl)
+    ? await PostgresStore.open(config.databaseUrl, {
+        poolSize: config.databasePoolSize,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+      })
     : new SqliteStore(join(config.dataDir, 'datapulse.db'))
 }
 

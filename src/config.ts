@@ -229,6 +229,22 @@ const OPTIONS = {
     default: '',
     help: 'PostgreSQL store (postgres://user@host:5432/db): pipelines, results, checkpoints, lookups, metrics, keys; unset: SQLite in the data dir',
   },
+  'database-pool-size': {
+    env: 'DATABASE_POOL_SIZE',
+    kind: 'int',
+    default: 8,
+    min: 1,
+    max: 1_000,
+    help: 'PostgreSQL connections this instance keeps at most',
+  },
+  'database-statement-timeout-ms': {
+    env: 'DATABASE_STATEMENT_TIMEOUT_MS',
+    kind: 'int',
+    default: 30_000,
+    min: 100,
+    max: 3_600_000,
+    help: 'PostgreSQL statement_timeout: a statement running longer is cancelled (and retried as a failed commit)',
+  },
   'keys-file': {
     env: 'DATAPULSE_KEYS_FILE',
     kind: 'string',
@@ -328,6 +344,8 @@ export interface Config {
   kafka: KafkaSettings | null
   /** set when DATABASE_URL is: the store is PostgreSQL */
   databaseUrl: string | null
+  databasePoolSize: number
+  databaseStatementTimeoutMs: number
   /** configured API keys (hashes), from --keys-file and --api-keys */
   apiKeys: ApiKeyRecord[]
   insecure: boolean

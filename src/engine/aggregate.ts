@@ -1,4 +1,6 @@
 import { groupKeys } from './group-key.ts'
+import { PaneMerge, type PartialMerge, SessionMerge } from './partial-merge.ts'
+import { NO_TIME, PartitionTask } from './partition-task.ts'
 import type { AggregateSpec, FunctionSpec } from './stages/aggregate-spec.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type JsonValue, type WindowResult } from './types.ts'
 import { PaneWindows } from './window-state/panes.ts'
@@ -7,8 +9,8 @@ import {
   Accumulation,
   type Budget,
   type OpenQuery,
+  type PartialResult,
   type SavedSlot,
-  type WindowStore,
 } from './window-state/slot.ts'
 
 export interface AggregateLimits {
@@ -28,7 +30,25 @@ export function newAggregateOutput(): AggregateOutput {
   return { results: [], deadLetters: [], late: 0, errors: 0 }
 }
 
+interface TaskSnapshot {
+  partition: number
+  watermark: number | null
+  maxTs: number | null
+  lastArrival: number | null
+  slots: SavedSlot[]
+  /** windows closed here and not yet finished across partitions */
+  sealed: SavedSlot[]
+}
+
 interface Snapshot {
+  v: 2
+  watermark: number | null
+  firstArrival: number | null
+  partitions: TaskSnapshot[]
+}
+
+/** The checkpoint of one window state before it was kept per partition. */
+interface SnapshotV1 {
   v: 1
   watermark: number | null
   maxTs: number | null
@@ -36,52 +56,95 @@ interface Snapshot {
   slots: SavedSlot[]
 }
 
-const NO_TIME = Number.NEGATIVE_INFINITY
-
 /**
  * The window operator (Flink's WindowOperator, Kafka Streams' KStreamWindowAggregate): checks each
- * event's values, hands it to the window store of its kind, advances the watermark, and fires
- * windows as the watermark passes their end (emitting changes too with `emit: "updates"`). Pure and
- * synchronous: time comes in as arguments (`arrivalMs`, `nowMs`).
+ * event's values, hands it to the window store of its partition, and fires windows as the
+ * watermark passes their end (emitting changes too with `emit: "updates"`). Pure and synchronous:
+ * time comes in as arguments (`arrivalMs`, `nowMs`).
  *
- * The watermark is the highest event time seen minus the allowed lateness; a window is open while
- * watermark < end. An event none of whose windows is open is late. When no event arrived for
- * `idleTimeoutMs`, the watermark moves on at wall-clock speed from where it stood.
+ * Each source partition is a task of its own (PartitionTask): its watermark is the highest event
+ * time seen on it minus the allowed lateness, and an event is late when every window it falls into
+ * has closed by its own partition's watermark, so a partition that runs behind the others never
+ * has its events counted late. The pipeline's watermark is the minimum over the partitions that
+ * are not idle (no batch for `idleTimeoutMs`); when every partition is idle it moves on at
+ * wall-clock speed from the most advanced one. With several partitions, each closes its windows
+ * into partials that are merged (PartialMerge) once the pipeline's watermark has passed them;
+ * with one partition its windows are the results.
  */
 export class AggregateOperator {
   readonly spec: AggregateSpec
   readonly #functions: FunctionSpec[]
   readonly #acc: Accumulation
-  readonly #store: WindowStore
+  readonly #limits: AggregateLimits
+  /** by partition number, and in partition order */
+  readonly #tasks = new Map<number, PartitionTask>()
+  #order: PartitionTask[] = []
+  readonly #merge: PartialMerge
+  /** the pipeline's watermark */
   #watermark = NO_TIME
-  #maxTs = NO_TIME
-  #lastArrival = NO_TIME
+  /** the arrival of the first batch: partitions never seen count as arrived then (for idleness) */
+  #firstArrival = NO_TIME
+  /** the time the last call was made at (idleness of the other partitions is judged at it) */
+  #now = NO_TIME
   /** a close that ran out of budget is to be finished first */
   #closing = false
+  /** partition-local updates waiting to be merged (several partitions, emit: updates) */
+  readonly #updates: WindowResult[] = []
 
-  constructor(spec: AggregateSpec, limits: AggregateLimits) {
+  constructor(spec: AggregateSpec, limits: AggregateLimits, partitions: readonly number[] = [0]) {
     this.spec = spec
     this.#functions = spec.functions
+    this.#limits = limits
     this.#acc = new Accumulation(spec.functions, groupKeys(spec.groupBy), spec.emit === 'updates')
-    const w = spec.window
-    this.#store =
+    this.#merge =
+      spec.window.kind === 'session'
+        ? new SessionMerge(this.#acc, spec.window.gapMs)
+        : new PaneMerge(this.#acc)
+    this.addPartitions(partitions)
+  }
+
+  /** Partitions the source has (more may be seen later); a partition never seen holds the watermark until idle. */
+  addPartitions(partitions: readonly number[]): void {
+    for (const p of partitions) this.#task(p)
+  }
+
+  #task(partition: number): PartitionTask {
+    let task = this.#tasks.get(partition)
+    if (task !== undefined) return task
+    const w = this.spec.window
+    // every partition may hold as many keys as the limit: the limit is on each window state
+    const store =
       w.kind === 'session'
-        ? new SessionWindows(this.#acc, w.gapMs, limits.maxKeysPerWindow)
+        ? new SessionWindows(this.#acc, w.gapMs, this.#limits.maxKeysPerWindow)
         : new PaneWindows(
             this.#acc,
             w.sizeMs,
             w.kind === 'hopping' ? w.slideMs : w.sizeMs,
-            limits.maxKeysPerWindow,
+            this.#limits.maxKeysPerWindow,
           )
+    task = new PartitionTask(partition, store)
+    // a partition that appears later cannot reopen what the pipeline has finished
+    task.watermark = this.#watermark
+    this.#tasks.set(partition, task)
+    this.#order = [...this.#tasks.values()].sort((a, b) => a.partition - b.partition)
+    this.#acc.partial = this.#order.length > 1
+    return task
   }
 
   get watermark(): number {
     return this.#watermark
   }
 
-  /** Live (pane or session, key) accumulators. */
+  /** Each partition's watermark (what its windows are closed to), in partition order. */
+  partitionWatermarks(): Array<{ partition: number; watermark: number }> {
+    return this.#order.map((t) => ({ partition: t.partition, watermark: t.watermark }))
+  }
+
+  /** Live (pane or session, key) accumulators, sealed partials included. */
   get size(): number {
-    return this.#store.size
+    let n = 0
+    for (const t of this.#order) n += t.store.size + t.sealed.length - t.head
+    return n
   }
 
   /** A close ran out of budget: only `process`/`advance` may be called until it is done (no snapshot). */
@@ -90,11 +153,11 @@ export class AggregateOperator {
   }
 
   /**
-   * Processes one batch that arrived at `arrivalMs` (deterministic: replaying a batch gives the
-   * same output), from event `from` on; returns the index of the next event to process. It stops
-   * short only when firing windows used up `budget` (work units, see WindowStore.close): call it
-   * again with that index, and it goes on exactly where it stopped, so a batch processed in
-   * slices gives the output of one call.
+   * Processes one batch of `partition` that arrived at `arrivalMs` (deterministic: replaying a
+   * partition's batches gives the same output), from event `from` on; returns the index of the
+   * next event to process. It stops short only when firing windows used up `budget` (work units,
+   * see WindowStore.close): call it again with that index, and it goes on exactly where it
+   * stopped, so a batch processed in slices gives the output of one call.
    */
   process(
     events: readonly Event[],
@@ -102,38 +165,58 @@ export class AggregateOperator {
     out: AggregateOutput,
     from = 0,
     budget: Budget = { left: Number.POSITIVE_INFINITY },
+    partition = 0,
   ): number {
     if (this.#closing && !this.#closeMore(out, budget)) return from
-    if (from === 0 && !this.#advanceTo(arrivalMs, out, budget)) return 0
+    const task = this.#task(partition)
+    if (from === 0) {
+      if (this.#firstArrival === NO_TIME && events.length > 0) this.#firstArrival = arrivalMs
+      if (!this.#advanceTo(arrivalMs, out, budget)) return 0
+      // the partition with data is not idle while its batch is processed
+      if (this.#order.length > 1 && events.length > 0 && arrivalMs > task.lastArrival)
+        task.lastArrival = arrivalMs
+    }
     const processing = this.spec.time === 'processing'
     const lateness = this.spec.latenessMs
-    const store = this.#store
+    const store = task.store
+    const single = this.#order.length === 1
     for (let i = from; i < events.length; i++) {
       const event = events[i]
       const ts = processing ? arrivalMs : event.timestamp
       if (!this.#extract(event, out)) continue
-      const applied = store.apply(event, ts, this.#watermark, out.deadLetters)
+      const applied = store.apply(event, ts, task.watermark, out.deadLetters)
       if (applied === 'late') {
         out.late++
         out.deadLetters.push({
           event,
           reason: DeadLetterReason.late,
-          detail: lateDetail(ts, this.#watermark),
+          detail: lateDetail(ts, task.watermark),
         })
       } else if (applied === 'refused') out.errors++
-      if (ts > this.#maxTs) {
-        this.#maxTs = ts
-        if (ts - lateness > this.#watermark) {
-          this.#watermark = ts - lateness
-          if (!store.close(this.#watermark, out.results, budget)) {
+      if (ts > task.maxTs) {
+        task.maxTs = ts
+        const before = task.watermark
+        if (ts - lateness > before) {
+          task.watermark = ts - lateness
+          if (single) {
+            this.#watermark = task.watermark
+            if (!store.close(task.watermark, out.results, budget)) {
+              this.#closing = true
+              return i + 1
+            }
+          } else if (
+            !store.close(task.watermark, task.sealed, budget) ||
+            // the pipeline's watermark can only move when this partition held it
+            (before <= this.#watermark && !this.#settle(out, budget))
+          ) {
             this.#closing = true
             return i + 1
           }
         }
       }
     }
-    if (events.length > 0 && arrivalMs > this.#lastArrival) this.#lastArrival = arrivalMs
-    store.flushUpdates(this.#watermark, out.results)
+    if (events.length > 0 && arrivalMs > task.lastArrival) task.lastArrival = arrivalMs
+    this.#flushUpdates(out)
     return events.length
   }
 
@@ -144,25 +227,88 @@ export class AggregateOperator {
   }
 
   #closeMore(out: AggregateOutput, budget: Budget): boolean {
-    this.#closing = !this.#store.close(this.#watermark, out.results, budget)
+    if (this.#order.length === 1) {
+      const task = this.#order[0]
+      this.#closing = !task.store.close(task.watermark, out.results, budget)
+    } else this.#closing = !this.#settle(out, budget)
     return !this.#closing
   }
 
   #advanceTo(nowMs: number, out: AggregateOutput, budget: Budget): boolean {
+    if (nowMs > this.#now) this.#now = nowMs
+    if (this.#order.length > 1) {
+      if (this.#settle(out, budget)) return true
+      this.#closing = true
+      return false
+    }
+    const task = this.#order[0]
     let target = NO_TIME
     if (this.spec.time === 'processing') target = nowMs - this.spec.latenessMs
-    else if (this.#lastArrival !== NO_TIME && this.#maxTs !== NO_TIME) {
-      const idleSince = this.#lastArrival + this.spec.idleTimeoutMs
-      if (nowMs > idleSince) target = this.#maxTs - this.spec.latenessMs + (nowMs - idleSince)
+    else if (task.lastArrival !== NO_TIME && task.maxTs !== NO_TIME) {
+      const idleSince = task.lastArrival + this.spec.idleTimeoutMs
+      if (nowMs > idleSince) target = task.maxTs - this.spec.latenessMs + (nowMs - idleSince)
     }
-    if (target > this.#watermark) {
+    if (target > task.watermark) {
+      task.watermark = target
       this.#watermark = target
-      if (!this.#store.close(target, out.results, budget)) {
+      if (!task.store.close(target, out.results, budget)) {
         this.#closing = true
         return false
       }
     }
     return true
+  }
+
+  /**
+   * The pipeline's watermark from the partitions' (several partitions): the minimum over those
+   * not idle at `#now`; when all are idle, the most advanced one moved on by the idle time.
+   */
+  #pipelineWatermark(): number {
+    const lateness = this.spec.latenessMs
+    if (this.spec.time === 'processing') return this.#now - lateness
+    const idle = this.spec.idleTimeoutMs
+    let active = Number.POSITIVE_INFINITY
+    let anyActive = false
+    let idleTarget = NO_TIME
+    for (const t of this.#order) {
+      const last = t.lastArrival === NO_TIME ? this.#firstArrival : t.lastArrival
+      if (last !== NO_TIME && this.#now > last + idle) {
+        if (t.maxTs !== NO_TIME)
+          idleTarget = Math.max(idleTarget, t.maxTs - lateness + (this.#now - last - idle))
+      } else {
+        anyActive = true
+        active = Math.min(active, t.own(lateness))
+      }
+    }
+    return anyActive ? active : idleTarget
+  }
+
+  /**
+   * Brings the partitions and the merge up to the pipeline's watermark (several partitions):
+   * partitions behind it (idle) are closed up to it, then every window it passed is finished.
+   * Resumable: after the budget ran out, calling it again goes on where it stopped.
+   */
+  #settle(out: AggregateOutput, budget: Budget): boolean {
+    const w = this.#pipelineWatermark()
+    if (w > this.#watermark) this.#watermark = w
+    for (const t of this.#order) {
+      if (t.watermark < this.#watermark) t.watermark = this.#watermark
+      if (!t.store.close(t.watermark, t.sealed, budget)) return false
+    }
+    return this.#merge.finalize(this.#watermark, this.#order, out.results, budget)
+  }
+
+  #flushUpdates(out: AggregateOutput): void {
+    if (this.#order.length === 1) {
+      const task = this.#order[0]
+      task.store.flushUpdates(task.watermark, out.results)
+      return
+    }
+    if (this.spec.emit !== 'updates') return
+    const partials = this.#updates
+    for (const t of this.#order) t.store.flushUpdates(t.watermark, partials)
+    for (const r of this.#merge.updates(partials as PartialResult[], this.#order)) out.results.push(r)
+    partials.length = 0
   }
 
   /** Reads and checks every function's value; dead-letters the event when one is unusable. */
@@ -205,31 +351,66 @@ export class AggregateOperator {
   openWindows(q: Omit<OpenQuery, 'only'> & { keyFilter?: Record<string, string> }): WindowResult[] {
     const only =
       q.keyFilter && Object.keys(q.keyFilter).length > 0 ? this.#acc.keys.idsMatching(q.keyFilter) : undefined
-    return this.#store.openWindows(this.#watermark, { ...q, only })
+    const query = { ...q, only }
+    if (this.#order.length === 1) return this.#order[0].store.openWindows(this.#order[0].watermark, query)
+    return this.#merge.openWindows(this.#order, query)
   }
 
   snapshot(): JsonValue {
     if (this.#closing) throw new Error('a snapshot while windows are being fired would lose them')
-    const time = (t: number) => (t === NO_TIME ? null : t)
     const snap: Snapshot = {
-      v: 1,
+      v: 2,
       watermark: time(this.#watermark),
-      maxTs: time(this.#maxTs),
-      lastArrival: time(this.#lastArrival),
-      slots: this.#store.save(),
+      firstArrival: time(this.#firstArrival),
+      partitions: this.#order.map((t) => ({
+        partition: t.partition,
+        watermark: time(t.watermark),
+        maxTs: time(t.maxTs),
+        lastArrival: time(t.lastArrival),
+        slots: t.store.save(),
+        sealed: this.#merge
+          .sealedOf(t)
+          .map((p) => this.#acc.save(p.windowStart, p.windowEnd, p.keyId, p.accs)),
+      })),
     }
     return snap as unknown as JsonValue
   }
 
   /** Restores a snapshot taken from an operator with the same spec (into a fresh operator). */
   restore(json: JsonValue): void {
-    const snap = json as unknown as Snapshot
-    const time = (t: number | null) => (t === null ? NO_TIME : t)
-    this.#watermark = time(snap.watermark)
-    this.#maxTs = time(snap.maxTs)
-    this.#lastArrival = time(snap.lastArrival)
-    this.#store.restore(snap.slots, this.#watermark)
+    const saved = json as unknown as Snapshot | SnapshotV1
+    const snap: Snapshot =
+      saved.v === 1
+        ? {
+            v: 2,
+            watermark: saved.watermark,
+            firstArrival: saved.lastArrival,
+            partitions: [{ ...saved, partition: 0, sealed: [] }],
+          }
+        : saved
+    this.#watermark = noTime(snap.watermark)
+    this.#firstArrival = noTime(snap.firstArrival)
+    for (const p of snap.partitions) this.#task(p.partition)
+    for (const p of snap.partitions) {
+      const task = this.#task(p.partition)
+      task.watermark = noTime(p.watermark)
+      task.maxTs = noTime(p.maxTs)
+      task.lastArrival = noTime(p.lastArrival)
+      task.store.restore(p.slots, task.watermark)
+      for (const s of p.sealed) {
+        const slot = this.#acc.load(s)
+        task.sealed.push(this.#acc.result(slot.start, slot.end, slot.keyId, slot, true) as PartialResult)
+      }
+    }
   }
+}
+
+function time(t: number): number | null {
+  return t === NO_TIME ? null : t
+}
+
+function noTime(t: number | null): number {
+  return t === null ? NO_TIME : t
 }
 
 function describe(v: unknown): string {

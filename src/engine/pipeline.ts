@@ -44,7 +44,12 @@ export class Pipeline {
   #resuming: readonly Event[] | undefined
   #from = 0
 
-  constructor(stages: readonly Stage[], lookups: LookupSource, limits: AggregateLimits) {
+  constructor(
+    stages: readonly Stage[],
+    lookups: LookupSource,
+    limits: AggregateLimits,
+    partitions?: readonly number[],
+  ) {
     const steps: Step[] = []
     let aggregate: AggregateOperator | null = null
     for (const stage of stages) {
@@ -61,7 +66,7 @@ export class Pipeline {
           steps.push(compileEnrich(stage.spec, lookups))
           break
         case 'aggregate':
-          aggregate = new AggregateOperator(stage.spec, limits)
+          aggregate = new AggregateOperator(stage.spec, limits, partitions)
           break
       }
     }
@@ -70,10 +75,16 @@ export class Pipeline {
   }
 
   /**
-   * Runs a batch through the chain. With a `budget`, firing windows may stop it short (false):
+   * Runs a batch of one source partition through the chain. With a `budget`, firing windows may stop it short (false):
    * call again with the same batch and it goes on where it stopped (see AggregateOperator.process).
    */
-  process(events: readonly Event[], arrivalMs: number, out: PipelineOutput, budget?: Budget): boolean {
+  process(
+    events: readonly Event[],
+    arrivalMs: number,
+    out: PipelineOutput,
+    budget?: Budget,
+    partition = 0,
+  ): boolean {
     const steps = this.#steps
     const passed = this.aggregate ? this.#passed : out.records
     if (this.#resuming !== events) {
@@ -98,7 +109,7 @@ export class Pipeline {
     }
     const aggregate = this.aggregate as AggregateOperator
     const before = out.late + out.errors
-    const next = aggregate.process(passed, arrivalMs, out, this.#from, budget)
+    const next = aggregate.process(passed, arrivalMs, out, this.#from, budget, partition)
     out.out += next - this.#from - (out.late + out.errors - before)
     if (next < passed.length || aggregate.busy) {
       this.#resuming = events
@@ -108,6 +119,11 @@ export class Pipeline {
     this.#resuming = undefined
     passed.length = 0
     return true
+  }
+
+  /** The source's partitions (each gets its window state; see AggregateOperator). */
+  addPartitions(partitions: readonly number[]): void {
+    this.aggregate?.addPartitions(partitions)
   }
 
   /** Moves time on; false when firing windows used up `budget` (call again). */

@@ -312,6 +312,10 @@ class EmbeddedReader implements LogReader {
     return this.#next
   }
 
+  partitions(): number[] {
+    return [0]
+  }
+
   async read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]> {
     let batches = this.#topic.read(this.#next, maxEvents)
     if (batches.length === 0 && waitMs > 0) {

@@ -9,7 +9,7 @@ import {
   stringSerializers,
 } from '@platformatic/kafka'
 import { normalizeEvents } from '../engine/events.ts'
-import { eventJson, windowJson } from '../engine/result-shape.ts'
+import { eventJson, resultEvent, type WindowJson } from '../engine/result-shape.ts'
 import type { Event } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
 import type {
@@ -157,12 +157,15 @@ export class KafkaLog implements EventLog {
     const messages =
       output.results.length > 0
         ? output.results.map((r) => {
-            const w = windowJson(r)
+            // a result travels as the embedded log keeps it: an event (`window_result`, the window
+            // in `data`), so another pipeline reads this sink as it reads any topic
+            const event = resultEvent(output.pipelineId, output.pipelineName, r)
+            const w = event.data as unknown as WindowJson
             return {
               topic,
               // windows without group_by have no key: a null Kafka key, not the text "null"
               key: r.key === null ? undefined : JSON.stringify(r.key),
-              value: JSON.stringify({ pipeline_id: output.pipelineId, ...w }),
+              value: wireEvent(event),
               headers: {
                 pipeline_id: output.pipelineId,
                 window_start: w.window_start,
@@ -304,7 +307,13 @@ class KafkaReader implements LogReader {
     this.#degraded = undefined
     this.#lagTimer ??= setInterval(() => void this.#refreshLag(), LAG_REFRESH_MS)
     this.#lagTimer.unref()
-    void this.#refreshLag()
+    // the partitions are known before the first batch: each holds the pipeline's watermark
+    await this.#refreshLag()
+  }
+
+  partitions(): number[] {
+    const known = new Set([...Object.keys(this.#high), ...Object.keys(this.#fetched)].map(Number))
+    return [...known].sort((a, b) => a - b)
   }
 
   #fail(err: unknown): void {

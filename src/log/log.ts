@@ -53,6 +53,8 @@ export interface ReaderOptions {
 export interface LogReader {
   /** the positions the reader starts from (after `startFrom` was applied) */
   readonly initial: Positions
+  /** the source's partitions, as far as known (the embedded log: [0]) */
+  partitions(): number[]
   /** batches after what was read last, up to about `maxEvents`; waits up to `waitMs` for data */
   read(maxEvents: number, waitMs: number): Promise<ReaderBatch[]>
   /**

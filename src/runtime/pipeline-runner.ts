@@ -156,6 +156,8 @@ export class PipelineRunner {
       startFrom: definition.startFrom,
     })
     this.#positions = { ...this.#reader.initial }
+    // every partition of the source holds the watermark (until idle), even before its first event
+    this.#pipeline.addPartitions(this.#reader.partitions())
     if (definition.sinkTopic !== null)
       await log.prepareTopics([definition.sinkTopic, `${definition.sinkTopic}.dlq`])
     if (checkpoint) this.#checkpointed = { ...checkpoint.positions }
@@ -241,7 +243,7 @@ export class PipelineRunner {
           }
           const before = out.deadLetters.length
           // a batch may take several slices when it fires many windows: the rest comes next round
-          const done = this.#pipeline.process(batch.events, batch.appendedAt, out, budget)
+          const done = this.#pipeline.process(batch.events, batch.appendedAt, out, budget, batch.partition)
           const at = `${batch.partition}:${batch.offset}`
           for (let i = before; i < out.deadLetters.length; i++) {
             const d = out.deadLetters[i]

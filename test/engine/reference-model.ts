@@ -19,6 +19,8 @@ export interface RefResult {
   key: string
   closed: boolean
   results: Record<string, number | null>
+  /** the events the window holds */
+  events: Event[]
 }
 
 export interface RefOutput {
@@ -72,7 +74,11 @@ export function expectedResults(spec: AggregateSpec, events: Event[]): Record<st
   return out
 }
 
-export function runReference(spec: AggregateSpec, ops: Op[]): RefOutput {
+/**
+ * `ownSessionLate`: an event whose own session [ts, ts + gap) is closed is late even where it would
+ * extend an open session (the rule with several source partitions).
+ */
+export function runReference(spec: AggregateSpec, ops: Op[], ownSessionLate = false): RefOutput {
   let wm = Number.NEGATIVE_INFINITY
   let maxTs = Number.NEGATIVE_INFINITY
   let lastArrival = Number.NEGATIVE_INFINITY
@@ -84,6 +90,7 @@ export function runReference(spec: AggregateSpec, ops: Op[]): RefOutput {
     key: b.key,
     closed,
     results: expectedResults(spec, b.events),
+    events: b.events,
   })
   const advance = (now: number) => {
     let target = Number.NEGATIVE_INFINITY
@@ -131,7 +138,7 @@ export function runReference(spec: AggregateSpec, ops: Op[]): RefOutput {
           )
           const start = Math.min(ts, ...overlapping.map((b) => b.start))
           const end = Math.max(ts + w.gapMs, ...overlapping.map((b) => b.end))
-          if (end <= wm) {
+          if (end <= wm || (ownSessionLate && ts + w.gapMs <= wm)) {
             out.late++
             dead('late')
           } else {
@@ -181,4 +188,55 @@ export function runReference(spec: AggregateSpec, ops: Op[]): RefOutput {
     )
   }
   return out
+}
+
+/**
+ * Several source partitions: each decides on its own what is late and which windows its events are
+ * in (the single-partition reference, with the several-partition session rule); a window's result
+ * is that of the union of every partition's events in it, sessions of a key that overlap merged.
+ * `now` is the final advance (everything closes).
+ */
+export function runPartitionedReference(spec: AggregateSpec, perPartition: Op[][], now: number) {
+  let late = 0
+  const windows: Array<{ start: number; end: number; key: string; events: Event[] }> = []
+  for (const ops of perPartition) {
+    const out = runReference(spec, [...ops, { kind: 'advance', now }], true)
+    late += out.late
+    for (const c of out.closed) windows.push({ start: c.start, end: c.end, key: c.key, events: c.events })
+  }
+  const merged: Array<{ start: number; end: number; key: string; results: Record<string, number | null> }> =
+    []
+  if (spec.window.kind === 'session') {
+    const byKey = new Map<string, typeof windows>()
+    for (const w of windows) byKey.set(w.key, [...(byKey.get(w.key) ?? []), w])
+    for (const [key, list] of byKey) {
+      list.sort((a, b) => a.start - b.start)
+      let cur: { start: number; end: number; events: Event[] } | undefined
+      const flush = () => {
+        if (cur)
+          merged.push({ start: cur.start, end: cur.end, key, results: expectedResults(spec, cur.events) })
+      }
+      for (const w of list) {
+        if (cur && w.start < cur.end) {
+          cur.end = Math.max(cur.end, w.end)
+          cur.events.push(...w.events)
+        } else {
+          flush()
+          cur = { start: w.start, end: w.end, events: [...w.events] }
+        }
+      }
+      flush()
+    }
+  } else {
+    const byWindow = new Map<string, { start: number; end: number; key: string; events: Event[] }>()
+    for (const w of windows) {
+      const id = `${w.start}|${w.key}`
+      const m = byWindow.get(id)
+      if (m) m.events.push(...w.events)
+      else byWindow.set(id, { ...w, events: [...w.events] })
+    }
+    for (const m of byWindow.values())
+      merged.push({ start: m.start, end: m.end, key: m.key, results: expectedResults(spec, m.events) })
+  }
+  return { late, windows: merged }
 }

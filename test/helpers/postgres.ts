@@ -6,9 +6,12 @@ const ADMIN_URL = process.env.DATAPULSE_TEST_POSTGRES ?? 'postgres://postgres@12
 
 /**
  * A fresh database on the machine's PostgreSQL (dropped after the test), or a skip with the
- * reason when there is none (a failure under CI=true).
+ * reason when there is none (a failure under CI=true). `before` runs before the drop.
  */
-export async function freshDatabase(t: TestContext): Promise<string | undefined> {
+export async function freshDatabase(
+  t: TestContext,
+  before?: () => Promise<void>,
+): Promise<string | undefined> {
   const admin = new pg.Client({ connectionString: ADMIN_URL })
   try {
     await admin.connect()
@@ -22,6 +25,8 @@ export async function freshDatabase(t: TestContext): Promise<string | undefined>
   await admin.query(`CREATE DATABASE ${name}`)
   await admin.end()
   t.after(async () => {
+    // what still uses the database goes first (servers started after this was created)
+    await before?.()
     const c = new pg.Client({ connectionString: ADMIN_URL })
     await c.connect()
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)

@@ -4,6 +4,7 @@ import { type Config, loadConfig } from '../../src/config.ts'
 import type { Event } from '../../src/engine/types.ts'
 import { silentLogger } from '../../src/logger.ts'
 import type { Runtime } from '../../src/runtime/runtime.ts'
+import { freshDatabase } from './postgres.ts'
 import { tempDir } from './tmp.ts'
 
 export interface TestServer {
@@ -29,6 +30,9 @@ export function manualClock(start = Date.parse('2026-11-26T10:00:00Z')) {
 }
 
 /** Starts the real server on a free port with a fresh data dir (or the given one). */
+/** data dir → its database, when the tests run on PostgreSQL */
+const databases = new Map<string, { url: string; closes: Array<() => Promise<void>> }>()
+
 export async function startServer(
   t: TestContext,
   options: {
@@ -41,9 +45,24 @@ export async function startServer(
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir(t)
-  const config = loadConfig(['--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
-    ...options.env,
-  })
+  const env = { ...options.env }
+  let usesDatabase: { closes: Array<() => Promise<void>> } | undefined
+  // DATAPULSE_TEST_STORE=postgres: the same tests on PostgreSQL, a fresh database per data dir (a restart finds its own again)
+  if (process.env.DATAPULSE_TEST_STORE === 'postgres' && env.DATABASE_URL === undefined) {
+    let db = databases.get(dataDir)
+    if (db === undefined) {
+      const closes: Array<() => Promise<void>> = []
+      const url = await freshDatabase(t, async () => {
+        for (const close of closes) await close()
+      })
+      if (url === undefined) throw new Error('DATAPULSE_TEST_STORE=postgres without a PostgreSQL')
+      db = { url, closes }
+      databases.set(dataDir, db)
+    }
+    env.DATABASE_URL = db.url
+    usesDatabase = db
+  }
+  const config = loadConfig(['--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], env)
   const { app, runtime } = await buildApp({
     config,
     logger: options.logger ?? silentLogger(),
@@ -59,6 +78,7 @@ export async function startServer(
     await app.close()
   }
   t.after(close)
+  usesDatabase?.closes.push(close)
   const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
     const init: RequestInit = { method, headers: { ...headers } }
     // as a real client does: a POST says it is JSON even without a body (cross-site protection asks it)

@@ -64,7 +64,11 @@ describe('Kafka source and sink topics on a real broker', () => {
     const messages = await consumeUntil(broker.brokers, 'processed-events', (m) => m.length >= 3)
     const counts = Object.fromEntries(
       messages.map((m) => {
-        const w = JSON.parse(m.value)
+        // a result is an event, as on the embedded log: the window in data
+        const event = JSON.parse(m.value)
+        assert.equal(event.event_type, 'window_result')
+        assert.equal(event.timestamp, '2026-11-26T10:00:10.000Z')
+        const w = event.data
         assert.equal(w.pipeline_id, created.body.id)
         assert.equal(w.window_start, '2026-11-26T10:00:10.000Z')
         assert.equal(w.window_end, '2026-11-26T10:00:15.000Z')
@@ -78,8 +82,35 @@ describe('Kafka source and sink topics on a real broker', () => {
     assert.deepEqual(counts, { '/home': 3, '/cart': 2, '/about': 1 })
     const [total] = await consumeUntil(broker.brokers, 'page-totals', (m) => m.length >= 1)
     assert.equal(total.key, undefined)
-    assert.deepEqual(JSON.parse(total.value).key, null)
-    assert.equal(JSON.parse(total.value).results.count, 6)
+    assert.deepEqual(JSON.parse(total.value).data.key, null)
+    assert.equal(JSON.parse(total.value).data.results.count, 6)
+    // a pipeline reading another's sink takes its results as events: none dead-lettered
+    const chained = await server.call('POST', '/api/pipelines', {
+      name: 'chained',
+      source_topic: 'processed-events',
+      start: true,
+      transformation: {
+        aggregate: {
+          window_seconds: 3600,
+          function: { sum: 'data.results.count' },
+          idle_timeout_seconds: 60,
+        },
+      },
+    })
+    assert.equal(chained.status, 201, JSON.stringify(chained.body))
+    let seen: unknown
+    await eventually(
+      async () => {
+        const open = (await server.call('GET', `/api/pipelines/${chained.body.id}/window?state=open`)).body
+        seen = open
+        return open.windows.length === 1 && Object.values(open.windows[0].results)[0] === 6 ? true : undefined
+      },
+      20_000,
+      () => `the chained pipeline's window: ${JSON.stringify(seen)}`,
+    )
+    const chainedStats = (await server.call('GET', `/api/pipelines/${chained.body.id}`)).body.stats
+    assert.equal(chainedStats.errors, 0)
+    assert.equal(chainedStats.events_in, 3)
     const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
     assert.equal(stats.events_in, 6)
     assert.equal(stats.condition, 'ok')

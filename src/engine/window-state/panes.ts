@@ -182,7 +182,10 @@ export class PaneWindows implements WindowStore {
       const next = f.emitting.next()
       if (next.done) return true
       budget.left--
-      results.push(this.#acc.result(f.start, end, next.value[0], next.value[1], true))
+      const [keyId, accs] = next.value
+      // a partial outlives the close: a pane later windows share still takes events, so it is copied
+      const held = this.#acc.partial && f.merged === undefined && this.#slide !== this.#size
+      results.push(this.#acc.result(f.start, end, keyId, held ? this.#acc.merged([accs]) : accs, true))
     }
   }
 

@@ -5,7 +5,8 @@ import type { Accumulation, Applied, Budget, OpenQuery, SavedSlot, Slot, WindowS
 /**
  * Session windows: each event opens [ts, ts + gap); it merges with the open sessions of its key
  * that it overlaps (touching is not overlapping), so a session is [first ts, last ts + gap). An
- * event is late when even the merged session would already be closed (Flink's rule).
+ * event is late when even the merged session would already be closed (Flink's rule); with several
+ * source partitions, when its own session would already be closed (Kafka Streams' rule).
  */
 export class SessionWindows implements WindowStore {
   readonly #acc: Accumulation
@@ -33,6 +34,10 @@ export class SessionWindows implements WindowStore {
     const keyId = this.#acc.keys.id(event)
     const sessions = this.#sessions.get(keyId)
     const reach = ts + this.#gap
+    // several partitions: an event whose own session is closed is late even where it would extend
+    // an open session back (Kafka Streams' rule); a session then never reaches back past what
+    // another partition may already have finished (see PartialMerge)
+    if (this.#acc.partial && reach <= watermark) return 'late'
     let start = ts
     let end = reach
     let overlapping = 0
@@ -85,6 +90,13 @@ export class SessionWindows implements WindowStore {
     }
     if (this.#acc.add(target)) this.#dirty.push(target)
     return 'applied'
+  }
+
+  /** The earliest start of the key's open sessions (Infinity: none): what a merge across partitions waits for. */
+  earliestStart(keyId: string): number {
+    let start = Number.POSITIVE_INFINITY
+    for (const s of this.#sessions.get(keyId) ?? []) if (s.start < start) start = s.start
+    return start
   }
 
   close(watermark: number, results: WindowResult[], budget: Budget): boolean {

@@ -15,6 +15,13 @@ export interface Accs {
   dirty: boolean
 }
 
+/** A window of one partition on its way to the merge: its accumulators instead of results. */
+export interface PartialResult extends WindowResult {
+  accs: Accs
+}
+
+const NO_RESULTS: Record<string, number | null> = Object.freeze({}) as Record<string, number | null>
+
 /** The accumulators of one key in one session, with its bounds (they move as sessions merge). */
 export interface Slot extends Accs {
   start: number
@@ -38,6 +45,11 @@ export class Accumulation {
   /** the current event's value for each function (filled by the operator) */
   readonly values: unknown[]
   readonly updates: boolean
+  /**
+   * Several source partitions: the window stores (one per partition) hand their windows over as
+   * partials (accumulators, no results), merged across partitions before a result is built.
+   */
+  partial = false
   /** per function: where its state is, in `nums` (numeric) or in `objs` */
   readonly #at: number[] = []
   readonly #objects: number
@@ -117,7 +129,25 @@ export class Accumulation {
     }
   }
 
+  /** What a window store emits: a result, or (`partial`) the accumulators for the merge across partitions. */
   result(start: number, end: number, keyId: string, accs: Accs, closed: boolean): WindowResult {
+    if (this.partial) {
+      const p: PartialResult = {
+        windowStart: start,
+        windowEnd: end,
+        key: this.keys.decode(keyId),
+        keyId,
+        results: NO_RESULTS,
+        closed,
+        accs,
+      }
+      return p
+    }
+    return this.finish(start, end, keyId, accs, closed)
+  }
+
+  /** The result of `accs`. */
+  finish(start: number, end: number, keyId: string, accs: Accs, closed: boolean): WindowResult {
     const results: Record<string, number | null> = {}
     const fns = this.functions
     for (let i = 0; i < fns.length; i++) {

@@ -97,8 +97,17 @@ export class PostgresStore implements Store {
     this.#pool = pool
   }
 
-  static async open(connectionString: string): Promise<PostgresStore> {
-    const pool = new pg.Pool({ connectionString, types, max: 8 })
+  static async open(
+    connectionString: string,
+    { poolSize = 8, statementTimeoutMs = 30_000 }: { poolSize?: number; statementTimeoutMs?: number } = {},
+  ): Promise<PostgresStore> {
+    // statement_timeout on every connection: a statement stuck on a lock fails (and is retried) instead of hanging a commit
+    const pool = new pg.Pool({
+      connectionString,
+      types,
+      max: poolSize,
+      statement_timeout: statementTimeoutMs,
+    })
     // an instance that cannot reach the database must not take the process down later on
     pool.on('error', () => undefined)
     const client = await pool.connect()
