@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { ChildServer, freePort } from './helpers/child-server.ts'
-import { assertExact, crashRun, post } from './helpers/crash-run.ts'
+import { assertExact, crashRun, crashServer, post } from './helpers/crash-run.ts'
 import { freshDatabase } from './helpers/postgres.ts'
 import { readLogOnDisk, tempDir } from './helpers/tmp.ts'
 
@@ -10,16 +10,7 @@ const TOPIC = 'crash'
 
 test('kill -9 at random moments: no acknowledged event lost, every window equals a run without crashes', async (t) => {
   const dataDir = tempDir(t)
-  const server = new ChildServer(await freePort(), [
-    '--data-dir',
-    dataDir,
-    '--checkpoint-interval-ms',
-    '150',
-    '--log-level',
-    'warn',
-  ])
-  t.after(() => server.kill('SIGKILL'))
-  await server.start()
+  const server = await crashServer(t, dataDir)
   const run = await crashRun(server, TOPIC, 6)
   assert.equal(await server.kill('SIGTERM'), 0)
   // the log is the truth: read it as it is on disk
@@ -31,18 +22,7 @@ test('kill -9 with the PostgreSQL store: the same exactness, results and checkpo
   const url = await freshDatabase(t)
   if (url === undefined) return
   const dataDir = tempDir(t)
-  const server = new ChildServer(await freePort(), [
-    '--data-dir',
-    dataDir,
-    '--database-url',
-    url,
-    '--checkpoint-interval-ms',
-    '150',
-    '--log-level',
-    'warn',
-  ])
-  t.after(() => server.kill('SIGKILL'))
-  await server.start()
+  const server = await crashServer(t, dataDir, ['--database-url', url])
   const run = await crashRun(server, TOPIC, 4)
   assert.equal(await server.kill('SIGTERM'), 0)
   assertExact(run, TOPIC, await readLogOnDisk(dataDir, TOPIC))

@@ -135,11 +135,6 @@ export class AggregateOperator {
     return this.#watermark
   }
 
-  /** Each partition's watermark (what its windows are closed to), in partition order. */
-  partitionWatermarks(): Array<{ partition: number; watermark: number }> {
-    return this.#order.map((t) => ({ partition: t.partition, watermark: t.watermark }))
-  }
-
   /** Live (pane or session, key) accumulators, sealed partials included. */
   get size(): number {
     let n = 0

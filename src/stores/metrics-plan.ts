@@ -12,6 +12,28 @@ export function seriesKey(tags: Record<string, string>): string {
   return `${out}}`
 }
 
+/** What a rollup bucket (a minute, an hour) keeps of its points, in both stores. */
+export interface PointSummary {
+  n: number
+  sum: number
+  min: number
+  max: number
+  lastTs: number
+  lastValue: number
+}
+
+/** Adds one point to a summary (the latest time wins `lastValue`; a tie, the later write). */
+export function foldPoint(s: PointSummary, ts: number, value: number): void {
+  s.n++
+  s.sum += value
+  if (value < s.min) s.min = value
+  if (value > s.max) s.max = value
+  if (ts >= s.lastTs) {
+    s.lastTs = ts
+    s.lastValue = value
+  }
+}
+
 export const MINUTE = 60_000
 export const HOUR = 3_600_000
 /** Ranges at least this long may be rounded out to whole rollup buckets. */

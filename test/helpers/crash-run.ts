@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import type { TestContext } from 'node:test'
 import { parsePipeline } from '../../src/engine/pipeline-spec.ts'
 import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec.ts'
 import type { LogBatch } from '../../src/log/log.ts'
 import { type Op, runReference } from '../engine/reference-model.ts'
-import type { ChildServer } from './child-server.ts'
+import { ChildServer, freePort } from './child-server.ts'
 import { rng } from './random.ts'
 
 /** The pipelines a crash run checks: every window kind. */
@@ -35,6 +36,26 @@ type Windows = Array<{
   key: Record<string, unknown> | null
   results: Record<string, number | null>
 }>
+
+/** A server in a child process as the crash tests run it (checkpoints every 150 ms), killed after the test. */
+export async function crashServer(
+  t: TestContext,
+  dataDir: string,
+  extra: string[] = [],
+): Promise<ChildServer> {
+  const server = new ChildServer(await freePort(), [
+    '--data-dir',
+    dataDir,
+    '--checkpoint-interval-ms',
+    '150',
+    '--log-level',
+    'warn',
+    ...extra,
+  ])
+  t.after(() => server.kill('SIGKILL'))
+  await server.start()
+  return server
+}
 
 export async function post(url: string, body: unknown): Promise<number> {
   try {

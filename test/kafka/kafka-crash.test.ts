@@ -3,8 +3,7 @@ import { test } from 'node:test'
 import { Consumer, stringDeserializers } from '@platformatic/kafka'
 import type { Event } from '../../src/engine/types.ts'
 import type { LogBatch } from '../../src/log/log.ts'
-import { ChildServer, freePort } from '../helpers/child-server.ts'
-import { assertExact, crashRun } from '../helpers/crash-run.ts'
+import { assertExact, crashRun, crashServer } from '../helpers/crash-run.ts'
 import { brokerFor } from '../helpers/kafka.ts'
 import { tempDir } from '../helpers/tmp.ts'
 
@@ -48,18 +47,7 @@ test('Kafka path: kill -9 at random moments, no acknowledged event lost, every w
   if (!broker) return
   t.after(() => broker.destroy())
   const dataDir = tempDir(t)
-  const server = new ChildServer(await freePort(), [
-    '--data-dir',
-    dataDir,
-    '--checkpoint-interval-ms',
-    '150',
-    '--log-level',
-    'warn',
-    '--kafka-brokers',
-    broker.brokers,
-  ])
-  t.after(() => server.kill('SIGKILL'))
-  await server.start()
+  const server = await crashServer(t, dataDir, ['--kafka-brokers', broker.brokers])
   const run = await crashRun(server, 'crash', 5)
   assert.equal(await server.kill('SIGTERM'), 0)
   assertExact(run, 'crash', await readBatches(broker.brokers, 'crash'))

@@ -4,7 +4,7 @@ import { parsePipeline } from '../../src/engine/pipeline-spec.ts'
 import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event } from '../../src/engine/types.ts'
 import { type Op, runPartitionedReference } from '../engine/reference-model.ts'
-import { ChildServer, freePort } from '../helpers/child-server.ts'
+import { crashServer } from '../helpers/crash-run.ts'
 import { brokerFor, plainProducer } from '../helpers/kafka.ts'
 import { rng } from '../helpers/random.ts'
 import { tempDir } from '../helpers/tmp.ts'
@@ -39,20 +39,12 @@ test('a 4-partition source with one partition 10 s behind: nothing late, every w
   const broker = await brokerFor(t)
   if (!broker) return
   t.after(() => broker.destroy())
-  const server = new ChildServer(await freePort(), [
-    '--data-dir',
-    tempDir(t),
-    '--checkpoint-interval-ms',
-    '150',
-    '--log-level',
-    'warn',
+  const server = await crashServer(t, tempDir(t), [
     '--kafka-brokers',
     broker.brokers,
     '--kafka-partitions',
     String(PARTITIONS),
   ])
-  t.after(() => server.kill('SIGKILL'))
-  await server.start()
   const ids: Record<string, string> = {}
   for (const [name, aggregate] of Object.entries(PIPELINES)) {
     const res = await fetch(`${server.url}/api/pipelines`, {

@@ -1,9 +1,18 @@
 import pg from 'pg'
-import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
+import type { ApiKeyRecord } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
 import { mod } from '../../engine/windows.ts'
-import { HOUR, MAX_QUERY_SERIES, MINUTE, planMetricQuery, seriesKey } from '../metrics-plan.ts'
+import {
+  foldPoint,
+  HOUR,
+  MAX_QUERY_SERIES,
+  MINUTE,
+  type PointSummary,
+  planMetricQuery,
+  seriesKey,
+} from '../metrics-plan.ts'
+import { apiKeyOf, deadLetterOf, lookupTableOf, pipelineOf, type Row, resultOf, seriesOf } from '../rows.ts'
 import type {
   Checkpoint,
   DeadLetterRecord,
@@ -22,7 +31,6 @@ import type {
 } from '../store.ts'
 import { PG_SCHEMA } from './schema.ts'
 
-type Row = Record<string, unknown>
 type Db = pg.Pool | pg.PoolClient
 
 /** bigint columns as numbers (every one here is an epoch ms or a count, well inside 2^53) */
@@ -49,35 +57,17 @@ const RAW_SQL = {
   last: '(array_agg(value ORDER BY ts DESC))[1]',
 } as const
 
-interface Rollup {
-  n: number
-  sum: number
-  min: number
-  max: number
-  lastTs: number
-  lastValue: number
-}
-
 function rollupsOf(
   points: Array<[id: number, ts: number, value: number]>,
   width: number,
-): Map<string, Rollup> {
-  const out = new Map<string, Rollup>()
+): Map<string, PointSummary> {
+  const out = new Map<string, PointSummary>()
   for (const [id, ts, value] of points) {
     const k = `${id}:${ts - mod(ts, width)}`
     const r = out.get(k)
     if (r === undefined)
       out.set(k, { n: 1, sum: value, min: value, max: value, lastTs: ts, lastValue: value })
-    else {
-      r.n++
-      r.sum += value
-      if (value < r.min) r.min = value
-      if (value > r.max) r.max = value
-      if (ts >= r.lastTs) {
-        r.lastTs = ts
-        r.lastValue = value
-      }
-    }
+    else foldPoint(r, ts, value)
   }
   return out
 }
@@ -144,12 +134,12 @@ export class PostgresStore implements Store {
   // ---- pipelines ----
 
   async listPipelines(): Promise<PipelineRecord[]> {
-    return (await this.#rows(this.#pool, 'SELECT * FROM pipelines ORDER BY created_at, seq')).map(toPipeline)
+    return (await this.#rows(this.#pool, 'SELECT * FROM pipelines ORDER BY created_at, seq')).map(pipelineOf)
   }
 
   async getPipeline(id: string): Promise<PipelineRecord | undefined> {
     const [row] = await this.#rows(this.#pool, 'SELECT * FROM pipelines WHERE id = $1', [id])
-    return row && toPipeline(row)
+    return row && pipelineOf(row)
   }
 
   async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
@@ -277,14 +267,7 @@ export class PostgresStore implements Store {
       `SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id COLLATE "C" LIMIT ${p(q.limit)}`,
       params,
     )
-    return rows.map((row) => ({
-      windowStart: row.window_start as number,
-      windowEnd: row.window_end as number,
-      keyId: row.key_id as string,
-      key: row.key === null ? null : JSON.parse(row.key as string),
-      results: JSON.parse(row.results as string),
-      closed: true,
-    }))
+    return rows.map(resultOf)
   }
 
   async listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]> {
@@ -293,13 +276,7 @@ export class PostgresStore implements Store {
       'SELECT * FROM dead_letters WHERE pipeline_id = $1 ORDER BY seq DESC LIMIT $2',
       [pipelineId, limit],
     )
-    return rows.map((row) => ({
-      id: row.id as string,
-      reason: row.reason as DeadLetterRecord['reason'],
-      detail: row.detail as string,
-      event: JSON.parse(row.event as string),
-      at: row.at as number,
-    }))
+    return rows.map(deadLetterOf)
   }
 
   async trimDeadLetters(pipelineId: string, keep: number): Promise<void> {
@@ -337,12 +314,7 @@ export class PostgresStore implements Store {
 
   async listLookupTables(): Promise<LookupTableInfo[]> {
     return (await this.#rows(this.#pool, 'SELECT * FROM lookup_tables ORDER BY name COLLATE "C"')).map(
-      (row) => ({
-        name: row.name as string,
-        keyField: row.key_field as string,
-        rows: row.row_count as number,
-        updatedAt: row.updated_at as number,
-      }),
+      lookupTableOf,
     )
   }
 
@@ -403,7 +375,7 @@ export class PostgresStore implements Store {
       ['hours', HOUR],
     ] as const) {
       const rollups = [...rollupsOf(rows, width)]
-      const col = (f: (r: Rollup) => number) => rollups.map(([, r]) => f(r))
+      const col = (f: (r: PointSummary) => number) => rollups.map(([, r]) => f(r))
       await c.query(
         `INSERT INTO ${table} AS t (series_id, bucket, n, sum, min, max, last_ts, last_value${table === 'minutes' ? ', raw' : ''})
          SELECT *${table === 'minutes' ? ', true' : ''} FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::float8[],
@@ -440,13 +412,7 @@ export class PostgresStore implements Store {
     )
     return {
       total: await this.countSeries(),
-      series: rows.map((r) => ({
-        name: r.name as string,
-        tags: JSON.parse(r.tags as string),
-        lastValue: r.last_value as number,
-        lastTimestamp: r.last_ts as number,
-        points: r.n as number,
-      })),
+      series: rows.map(seriesOf),
     }
   }
 
@@ -526,15 +492,7 @@ export class PostgresStore implements Store {
   // ---- API keys ----
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
-    return (await this.#rows(this.#pool, 'SELECT * FROM api_keys ORDER BY created_at, id')).map((r) => ({
-      id: r.id as string,
-      name: r.name as string,
-      role: r.role as Role,
-      sha256: r.sha256 as string,
-      createdAt: r.created_at as number,
-      expiresAt: (r.expires_at as number | null) ?? null,
-      source: 'api',
-    }))
+    return (await this.#rows(this.#pool, 'SELECT * FROM api_keys ORDER BY created_at, id')).map(apiKeyOf)
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
@@ -550,16 +508,5 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.#pool.end()
-  }
-}
-
-function toPipeline(row: Row): PipelineRecord {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    spec: JSON.parse(row.spec as string),
-    status: row.status as PipelineStatus,
-    createdAt: row.created_at as number,
-    updatedAt: row.updated_at as number,
   }
 }

@@ -1,3 +1,4 @@
+import { foldPoint, type PointSummary } from '../metrics-plan.ts'
 /**
  * The raw points of one series within one minute, stored as one blob: the values as
  * float64 (so the blob's start stays 8-byte aligned), then each point's offset from the
@@ -11,14 +12,7 @@ export interface Chunk {
 }
 
 /** What a chunk row keeps beside its blob; it stays when raw retention drops the blob (the 1-minute rollup). */
-export interface ChunkSummary {
-  n: number
-  sum: number
-  min: number
-  max: number
-  lastTs: number
-  lastValue: number
-}
+export type ChunkSummary = PointSummary
 
 export const POINT_BYTES = 10
 const EMPTY: Chunk = { n: 0, values: new Float64Array(0), offsets: new Uint16Array(0) }
@@ -112,17 +106,6 @@ export function summarize(c: Chunk, minute: number): ChunkSummary {
  */
 export function foldIntoSummary(s: ChunkSummary, add: ArrayLike<number>, minute: number): ChunkSummary {
   const out = { ...s }
-  for (let i = 0; i < add.length / 2; i++) {
-    const ts = minute + add[2 * i]
-    const v = add[2 * i + 1]
-    out.n++
-    out.sum += v
-    if (v < out.min) out.min = v
-    if (v > out.max) out.max = v
-    if (ts >= out.lastTs) {
-      out.lastTs = ts
-      out.lastValue = v
-    }
-  }
+  for (let i = 0; i < add.length / 2; i++) foldPoint(out, minute + add[2 * i], add[2 * i + 1])
   return out
 }

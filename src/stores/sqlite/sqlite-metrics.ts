@@ -1,6 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite'
 import { mod } from '../../engine/windows.ts'
 import { HOUR, MAX_QUERY_SERIES, MINUTE, planMetricQuery, seriesKey } from '../metrics-plan.ts'
+import { type Row, seriesOf } from '../rows.ts'
 import type { MetricPoint, MetricQuery, MetricRetention, SeriesInfo, SeriesPoints } from '../store.ts'
 import {
   type ChunkSummary,
@@ -10,8 +11,6 @@ import {
   mergeChunk,
   summarize,
 } from './metric-chunk.ts'
-
-type Row = Record<string, unknown>
 
 /** How each aggregate combines rollup rows. */
 const ROLLUP_SQL = {
@@ -314,13 +313,7 @@ export class SqliteMetrics {
     const rows = this.#stmt.list.all(limit, offset) as Row[]
     return {
       total: (this.#stmt.total.get() as Row).n as number,
-      series: rows.map((r) => ({
-        name: r.name as string,
-        tags: JSON.parse(r.tags as string),
-        lastValue: r.last_value as number,
-        lastTimestamp: r.last_ts as number,
-        points: r.n as number,
-      })),
+      series: rows.map(seriesOf),
     }
   }
 

@@ -2,9 +2,10 @@ import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
-import type { ApiKeyRecord, Role } from '../../auth/key-types.ts'
+import type { ApiKeyRecord } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
+import { apiKeyOf, deadLetterOf, lookupTableOf, pipelineOf, type Row, resultOf } from '../rows.ts'
 import type {
   Checkpoint,
   DeadLetterRecord,
@@ -23,8 +24,6 @@ import type {
 } from '../store.ts'
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './schema.ts'
 import { SqliteMetrics } from './sqlite-metrics.ts'
-
-type Row = Record<string, unknown>
 
 /** How often the WAL is folded back into the database file (by a worker thread). */
 const WAL_CHECKPOINT_MS = 1_000
@@ -127,12 +126,12 @@ export class SqliteStore implements Store {
   }
 
   async listPipelines(): Promise<PipelineRecord[]> {
-    return (this.#stmt.listPipelines.all() as Row[]).map(toPipeline)
+    return (this.#stmt.listPipelines.all() as Row[]).map(pipelineOf)
   }
 
   async getPipeline(id: string): Promise<PipelineRecord | undefined> {
     const row = this.#stmt.getPipeline.get(id) as Row | undefined
-    return row && toPipeline(row)
+    return row && pipelineOf(row)
   }
 
   async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
@@ -248,24 +247,11 @@ export class SqliteStore implements Store {
         `SELECT * FROM results WHERE ${where.join(' AND ')} ORDER BY window_start DESC, key_id LIMIT ?`,
       )
       .all(...params) as Row[]
-    return rows.map((row) => ({
-      windowStart: row.window_start as number,
-      windowEnd: row.window_end as number,
-      keyId: row.key_id as string,
-      key: row.key === null ? null : JSON.parse(row.key as string),
-      results: JSON.parse(row.results as string),
-      closed: true,
-    }))
+    return rows.map(resultOf)
   }
 
   async listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]> {
-    return (this.#stmt.listDeadLetters.all(pipelineId, limit) as Row[]).map((row) => ({
-      id: row.id as string,
-      reason: row.reason as DeadLetterRecord['reason'],
-      detail: row.detail as string,
-      event: JSON.parse(row.event as string),
-      at: row.at as number,
-    }))
+    return (this.#stmt.listDeadLetters.all(pipelineId, limit) as Row[]).map(deadLetterOf)
   }
 
   async trimDeadLetters(pipelineId: string, keep: number): Promise<void> {
@@ -294,12 +280,7 @@ export class SqliteStore implements Store {
   }
 
   async listLookupTables(): Promise<LookupTableInfo[]> {
-    return (this.#stmt.listLookups.all() as Row[]).map((row) => ({
-      name: row.name as string,
-      keyField: row.key_field as string,
-      rows: row.row_count as number,
-      updatedAt: row.updated_at as number,
-    }))
+    return (this.#stmt.listLookups.all() as Row[]).map(lookupTableOf)
   }
 
   async loadLookupTable(name: string): Promise<Map<string, Record<string, unknown>> | undefined> {
@@ -382,15 +363,7 @@ export class SqliteStore implements Store {
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
     const rows = this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as Row[]
-    return rows.map((r) => ({
-      id: r.id as string,
-      name: r.name as string,
-      role: r.role as Role,
-      sha256: r.sha256 as string,
-      createdAt: r.created_at as number,
-      expiresAt: (r.expires_at as number | null) ?? null,
-      source: 'api',
-    }))
+    return rows.map(apiKeyOf)
   }
 
   async insertApiKey(k: ApiKeyRecord): Promise<void> {
@@ -420,16 +393,5 @@ export class SqliteStore implements Store {
     }
     // the last connection to close folds what is left of the WAL in
     this.#db.close()
-  }
-}
-
-function toPipeline(row: Row): PipelineRecord {
-  return {
-    id: row.id as string,
-    name: row.name as string,
-    spec: JSON.parse(row.spec as string),
-    status: row.status as PipelineStatus,
-    createdAt: row.created_at as number,
-    updatedAt: row.updated_at as number,
   }
 }

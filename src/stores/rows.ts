@@ -1,0 +1,80 @@
+import type { ApiKeyRecord, Role } from '../auth/key-types.ts'
+import type { WindowResult } from '../engine/types.ts'
+import type {
+  DeadLetterRecord,
+  LookupTableInfo,
+  PipelineRecord,
+  PipelineStatus,
+  SeriesInfo,
+} from './store.ts'
+
+/**
+ * A row as both stores read it back: SQLite and PostgreSQL have the same column names, JSON
+ * columns as text and times as epoch ms, so one mapping serves both.
+ */
+export type Row = Record<string, unknown>
+
+export function pipelineOf(row: Row): PipelineRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    spec: JSON.parse(row.spec as string),
+    status: row.status as PipelineStatus,
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
+  }
+}
+
+export function resultOf(row: Row): WindowResult {
+  return {
+    windowStart: row.window_start as number,
+    windowEnd: row.window_end as number,
+    keyId: row.key_id as string,
+    key: row.key === null ? null : JSON.parse(row.key as string),
+    results: JSON.parse(row.results as string),
+    closed: true,
+  }
+}
+
+export function deadLetterOf(row: Row): DeadLetterRecord {
+  return {
+    id: row.id as string,
+    reason: row.reason as DeadLetterRecord['reason'],
+    detail: row.detail as string,
+    event: JSON.parse(row.event as string),
+    at: row.at as number,
+  }
+}
+
+export function lookupTableOf(row: Row): LookupTableInfo {
+  return {
+    name: row.name as string,
+    keyField: row.key_field as string,
+    rows: row.row_count as number,
+    updatedAt: row.updated_at as number,
+  }
+}
+
+/** A key added through the API (keys from the file or the environment are never stored). */
+export function apiKeyOf(row: Row): ApiKeyRecord {
+  return {
+    id: row.id as string,
+    name: row.name as string,
+    role: row.role as Role,
+    sha256: row.sha256 as string,
+    createdAt: row.created_at as number,
+    expiresAt: (row.expires_at as number | null) ?? null,
+    source: 'api',
+  }
+}
+
+/** A series as the metrics listing selects it (name, tags, last_value, last_ts, n). */
+export function seriesOf(row: Row): SeriesInfo {
+  return {
+    name: row.name as string,
+    tags: JSON.parse(row.tags as string),
+    lastValue: row.last_value as number,
+    lastTimestamp: row.last_ts as number,
+    points: row.n as number,
+  }
+}
