@@ -25,6 +25,7 @@ import { EmbeddedLog } from './log/embedded-log.ts'
 import { KafkaLog } from './log/kafka-log.ts'
 import type { EventLog } from './log/log.ts'
 import type { Logger } from './logger.ts'
+import { instanceId } from './runtime/instance-id.ts'
 import { Runtime } from './runtime/runtime.ts'
 import { PostgresStore } from './stores/postgres/postgres-store.ts'
 import { SqliteStore } from './stores/sqlite/sqlite-store.ts'
@@ -58,7 +59,7 @@ async function openStore(config: Config): Promise<Store> {
 /** Kafka when KAFKA_BROKERS is set, else the embedded log in the data dir. */
 function openLog(config: Config, logger: Logger, clock: (() => number) | undefined): EventLog {
   return config.kafka
-    ? new KafkaLog(config.kafka, logger, clock)
+    ? new KafkaLog({ ...config.kafka, instanceId: config.instanceId }, logger, clock)
     : new EmbeddedLog({
         dir: join(config.dataDir, 'log'),
         fsync: config.fsync,
@@ -71,7 +72,11 @@ function openLog(config: Config, logger: Logger, clock: (() => number) | undefin
 
 /** The whole server as a Fastify instance; the runtime opens with it and closes in onClose. */
 export async function buildApp(options: AppOptions): Promise<{ app: Server; runtime: Runtime }> {
-  const { config, logger } = options
+  const { logger } = options
+  const config = {
+    ...options.config,
+    instanceId: instanceId(options.config.instanceId, options.config.dataDir),
+  }
   const store = await openStore(config)
   const runtime = await Runtime.open({
     config,

@@ -15,6 +15,12 @@ const OPTIONS = {
     default: './data',
     help: 'embedded log and store',
   },
+  'instance-id': {
+    env: 'DATAPULSE_INSTANCE_ID',
+    kind: 'string',
+    default: '',
+    help: "this instance's name in a cluster and its static Kafka group membership (default: made once and kept in the data dir)",
+  },
   'log-level': {
     env: 'DATAPULSE_LOG_LEVEL',
     kind: 'enum',
@@ -319,6 +325,8 @@ export interface Config {
   port: number
   host: string
   dataDir: string
+  /** '' until the wiring reads (or makes) the one kept in the data dir */
+  instanceId: string
   logLevel: string
   bodyLimit: number
   maxBatch: number
@@ -408,6 +416,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     }
     out[camel(name)] = value
   }
+  if (out.instanceId !== '' && !INSTANCE_ID.test(String(out.instanceId)))
+    throw new ConfigError(
+      `--instance-id is 1 to 100 letters, digits, '.', '_' or '-', got '${out.instanceId}'`,
+    )
   if (!isTopicName(out.defaultTopic))
     throw new ConfigError(`--default-topic ${TOPIC_RULE}, got '${out.defaultTopic}'`)
   const databaseUrl = out.databaseUrl === '' ? null : String(out.databaseUrl)
@@ -446,6 +458,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     ...security,
   }
 }
+
+/** An instance id: also a Kafka group.instance.id, so no spaces. */
+export const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/
 
 function list(value: string | number | boolean): string[] {
   return String(value)

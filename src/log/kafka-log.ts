@@ -33,6 +33,11 @@ export interface KafkaSettings {
   replication: number
   sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
   tls: boolean
+  /**
+   * this instance's id: each reader is a static group member under it, so a restarted instance
+   * takes back its partitions at once instead of waiting out the old process's session
+   */
+  instanceId?: string
 }
 
 type Str = string
@@ -84,6 +89,10 @@ export class KafkaLog implements EventLog {
       retries: 3,
     })
     this.#admin = new Admin({ ...this.connection('admin'), retries: 3 })
+  }
+
+  get instanceId(): string | undefined {
+    return this.#settings.instanceId
   }
 
   /** Client options shared by producer, admin and consumers (SASL and TLS passed through). */
@@ -272,6 +281,7 @@ class KafkaReader implements LogReader {
     const consumerOptions: ConsumerOptions<Str, Str, Str, Str> = {
       ...this.#log.connection('consumer'),
       groupId: this.#o.group,
+      ...(this.#log.instanceId ? { groupInstanceId: this.#log.instanceId } : {}),
       deserializers: stringDeserializers,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,

@@ -22,10 +22,14 @@ test('the API and security tests pass on the PostgreSQL store too', { timeout: 9
   // a runner of its own: without the parent runner's NODE_TEST_CONTEXT, which would make it report to a parent
   const env: NodeJS.ProcessEnv = { ...process.env, DATAPULSE_TEST_STORE: 'postgres' }
   delete env.NODE_TEST_CONTEXT
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', ...files], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['--test', '--test-concurrency=1', '--test-force-exit', '--test-timeout=600000', ...files],
+    {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let output = ''
   child.stdout.on('data', (d: Buffer) => {
     output += d.toString()

@@ -26,7 +26,8 @@ export class ChildServer {
     this.#args = ['--port', String(port), ...args]
   }
 
-  async start(): Promise<void> {
+  /** Starts the server and waits for it to answer (up to `timeoutMs`: a machine in CI can be slow). */
+  async start(timeoutMs = 60_000): Promise<void> {
     const child = spawn(process.execPath, [MAIN, ...this.#args], { stdio: ['ignore', 'pipe', 'pipe'] })
     const collect = (d: Buffer) => {
       this.output += d.toString()
@@ -34,14 +35,15 @@ export class ChildServer {
     child.stdout?.on('data', collect)
     child.stderr?.on('data', collect)
     this.child = child
-    for (let i = 0; i < 400; i++) {
+    const deadline = Date.now() + timeoutMs
+    while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}: ${this.output}`)
       try {
         if ((await fetch(`${this.url}/`)).ok) return
       } catch {}
       await new Promise((r) => setTimeout(r, 25))
     }
-    throw new Error('server did not come up')
+    throw new Error(`server did not come up in ${timeoutMs} ms; it printed: ${this.output.slice(-4_000)}`)
   }
 
   async kill(signal: NodeJS.Signals): Promise<number | null> {

@@ -110,14 +110,18 @@ export async function crashRun(server: ChildServer, topic: string, kills: number
   }
   const clients = [0, 1, 2, 3].map(client)
   const r = rng(2026)
-  for (let k = 0; k < kills; k++) {
-    await new Promise((res) => setTimeout(res, r.int(200, 800)))
-    await server.kill('SIGKILL')
-    await server.start()
+  try {
+    for (let k = 0; k < kills; k++) {
+      await new Promise((res) => setTimeout(res, r.int(200, 800)))
+      await server.kill('SIGKILL')
+      await server.start()
+    }
+    await new Promise((res) => setTimeout(res, 300))
+  } finally {
+    // the clients stop whatever happened: a failed restart must end the test, not leave them posting
+    running = false
+    await Promise.all(clients)
   }
-  await new Promise((res) => setTimeout(res, 300))
-  running = false
-  await Promise.all(clients)
 
   const windows = async (id: string, state: string) =>
     (
