@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,window,kafka,overload]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'
@@ -12,6 +12,7 @@ import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
 import { overloadBenches } from './overload.ts'
 import { soak } from './soak.ts'
+import { storeBenches } from './store.ts'
 import { windowBenches } from './window-query.ts'
 
 const { values } = parseArgs({
@@ -57,6 +58,7 @@ if (wanted('engine')) rows.push(...engineBenches(quick))
 if (wanted('memory')) rows.push(...memoryBench())
 if (wanted('http')) rows.push(...(await httpBenches(quick)))
 if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
+if (wanted('store')) rows.push(...(await storeBenches(quick)))
 if (wanted('window')) rows.push(...(await windowBenches(quick)))
 if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
 if (wanted('overload')) rows.push(...(await overloadBenches(quick)))

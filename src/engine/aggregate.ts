@@ -40,11 +40,25 @@ interface TaskSnapshot {
   sealed: SavedSlot[]
 }
 
+/** A checkpoint as one document, partitions inside (the form before partitions had rows of their own). */
 interface Snapshot {
   v: 2
   watermark: number | null
   firstArrival: number | null
   partitions: TaskSnapshot[]
+}
+
+/** The operator's own part of a checkpoint; each partition's part is a TaskSnapshot without its number. */
+interface OperatorSnapshot {
+  v: 3
+  watermark: number | null
+  firstArrival: number | null
+}
+
+/** A checkpoint in parts: the operator's own, and one per partition (each saved as a row of its own). */
+export interface PartitionedSnapshot {
+  state: JsonValue
+  partitions: Map<number, JsonValue>
 }
 
 /** The checkpoint of one window state before it was kept per partition. */
@@ -351,14 +365,16 @@ export class AggregateOperator {
     return this.#merge.openWindows(this.#order, query)
   }
 
-  snapshot(): JsonValue {
+  snapshot(): PartitionedSnapshot {
     if (this.#closing) throw new Error('a snapshot while windows are being fired would lose them')
-    const snap: Snapshot = {
-      v: 2,
+    const own: OperatorSnapshot = {
+      v: 3,
       watermark: time(this.#watermark),
       firstArrival: time(this.#firstArrival),
-      partitions: this.#order.map((t) => ({
-        partition: t.partition,
+    }
+    const partitions = new Map<number, JsonValue>()
+    for (const t of this.#order) {
+      const part: Omit<TaskSnapshot, 'partition'> = {
         watermark: time(t.watermark),
         maxTs: time(t.maxTs),
         lastArrival: time(t.lastArrival),
@@ -366,14 +382,18 @@ export class AggregateOperator {
         sealed: this.#merge
           .sealedOf(t)
           .map((p) => this.#acc.save(p.windowStart, p.windowEnd, p.keyId, p.accs)),
-      })),
+      }
+      partitions.set(t.partition, part as unknown as JsonValue)
     }
-    return snap as unknown as JsonValue
+    return { state: own as unknown as JsonValue, partitions }
   }
 
-  /** Restores a snapshot taken from an operator with the same spec (into a fresh operator). */
-  restore(json: JsonValue): void {
-    const saved = json as unknown as Snapshot | SnapshotV1
+  /**
+   * Restores a snapshot taken from an operator with the same spec (into a fresh operator): the
+   * operator's part and the partitions' parts, or a whole document from before parts (v1, v2).
+   */
+  restore(state: JsonValue, partitions: ReadonlyMap<number, JsonValue>): void {
+    const saved = state as unknown as Snapshot | SnapshotV1 | OperatorSnapshot
     const snap: Snapshot =
       saved.v === 1
         ? {
@@ -382,7 +402,17 @@ export class AggregateOperator {
             firstArrival: saved.lastArrival,
             partitions: [{ ...saved, partition: 0, sealed: [] }],
           }
-        : saved
+        : saved.v === 2
+          ? saved
+          : {
+              v: 2,
+              watermark: saved.watermark,
+              firstArrival: saved.firstArrival,
+              partitions: [...partitions].map(([partition, part]) => ({
+                ...(part as unknown as Omit<TaskSnapshot, 'partition'>),
+                partition,
+              })),
+            }
     this.#watermark = noTime(snap.watermark)
     this.#firstArrival = noTime(snap.firstArrival)
     for (const p of snap.partitions) this.#task(p.partition)

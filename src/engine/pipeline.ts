@@ -3,6 +3,7 @@ import {
   AggregateOperator,
   type AggregateOutput,
   newAggregateOutput,
+  type PartitionedSnapshot,
 } from './aggregate.ts'
 import type { Stage } from './pipeline-spec.ts'
 import { compileEnrich, type LookupSource } from './stages/enrich.ts'
@@ -140,11 +141,12 @@ export class Pipeline {
     return this.aggregate?.openWindows(q) ?? []
   }
 
-  snapshot(): JsonValue {
-    return this.aggregate ? this.aggregate.snapshot() : null
+  /** The window state in parts (the operator's own, one per partition); nothing for a stateless chain. */
+  snapshot(): PartitionedSnapshot {
+    return this.aggregate ? this.aggregate.snapshot() : { state: null, partitions: new Map() }
   }
 
-  restore(json: JsonValue): void {
-    if (this.aggregate && json !== null) this.aggregate.restore(json)
+  restore(state: JsonValue, partitions: ReadonlyMap<number, JsonValue> = new Map()): void {
+    if (this.aggregate && state !== null) this.aggregate.restore(state, partitions)
   }
 }

@@ -9,10 +9,12 @@ import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
 import {
   type Checkpoint,
+  checkpointPositions,
   type DeadLetterRecord,
   emptyStats,
   type MetricPoint,
   type PipelineStats,
+  partitionStates,
   type Store,
 } from '../stores/store.ts'
 
@@ -145,14 +147,15 @@ export class PipelineRunner {
   async start(onFailure: (reason: string) => void): Promise<void> {
     const { log, store, definition } = this.#o
     const checkpoint = await store.loadCheckpoint(this.id)
+    const positions = checkpoint ? checkpointPositions(checkpoint) : undefined
     if (checkpoint) {
       this.#stats = { ...emptyStats(), ...checkpoint.stats }
-      this.#pipeline.restore(checkpoint.state)
+      this.#pipeline.restore(checkpoint.state, partitionStates(checkpoint))
     }
     this.#reader = await log.openReader({
       topic: definition.sourceTopic,
       group: `datapulse.${this.id}`,
-      positions: checkpoint?.positions,
+      positions,
       startFrom: definition.startFrom,
     })
     this.#positions = { ...this.#reader.initial }
@@ -160,7 +163,7 @@ export class PipelineRunner {
     this.#pipeline.addPartitions(this.#reader.partitions())
     if (definition.sinkTopic !== null)
       await log.prepareTopics([definition.sinkTopic, `${definition.sinkTopic}.dlq`])
-    if (checkpoint) this.#checkpointed = { ...checkpoint.positions }
+    if (positions) this.#checkpointed = { ...positions }
     else await this.#checkpoint()
     this.#lastCheckpoint = this.#o.clock()
     this.#loop = this.#run().catch((err: Error) => {
@@ -399,10 +402,11 @@ export class PipelineRunner {
   }
 
   async #checkpointed_(checkpoint: Checkpoint, trim: boolean): Promise<void> {
-    this.#checkpointed = checkpoint.positions
+    const positions = checkpointPositions(checkpoint)
+    this.#checkpointed = positions
     if (trim) await this.#o.store.trimDeadLetters(this.id, this.#o.deadLetterLimit)
     // the group's offsets follow the checkpoint (Kafka); the checkpoint stays the authority on restart
-    await this.#reader?.commit(checkpoint.positions)
+    await this.#reader?.commit(positions)
   }
 
   async #writeSink({ results: all, records, deadLetters }: CommitJob): Promise<void> {
@@ -446,8 +450,21 @@ export class PipelineRunner {
     return points
   }
 
+  /** Positions and window state per partition (a partition known but not read yet has no position), counters. */
   #checkpointValue(): Checkpoint {
-    return { positions: { ...this.#positions }, state: this.#pipeline.snapshot(), stats: { ...this.#stats } }
+    const snap = this.#pipeline.snapshot()
+    const known = new Set([...Object.keys(this.#positions).map(Number), ...snap.partitions.keys()])
+    return {
+      state: snap.state,
+      stats: { ...this.#stats },
+      partitions: [...known]
+        .sort((a, b) => a - b)
+        .map((partition) => ({
+          partition,
+          position: this.#positions[String(partition)] ?? null,
+          state: snap.partitions.get(partition) ?? null,
+        })),
+    }
   }
 
   async #checkpoint(): Promise<void> {

@@ -12,10 +12,12 @@ import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
 import {
+  checkpointPositions,
   emptyStats,
   type PipelineRecord,
   type PipelineStats,
   PipelineStatus,
+  partitionStates,
   type ResultQuery,
   type Store,
 } from '../stores/store.ts'
@@ -370,7 +372,7 @@ export class Runtime {
     const checkpoint = await this.store.loadCheckpoint(entry.record.id)
     if (!checkpoint) return undefined
     const pipeline = new Pipeline(entry.definition.stages, this.lookups, this.#limits)
-    pipeline.restore(checkpoint.state)
+    pipeline.restore(checkpoint.state, partitionStates(checkpoint))
     if (entry.generation === generation && !entry.runner) entry.parked = pipeline
     return pipeline
   }
@@ -475,7 +477,7 @@ export class Runtime {
         if (e.definition === null) continue
         const positions = e.runner
           ? e.runner.checkpointedPositions
-          : (await this.store.loadCheckpoint(e.record.id))?.positions
+          : await this.store.loadCheckpoint(e.record.id).then((c) => c && checkpointPositions(c))
         if (positions === undefined) continue
         const topic = e.definition.sourceTopic
         const keep = keepFrom.get(topic) ?? {}

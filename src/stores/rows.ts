@@ -1,6 +1,7 @@
 import type { ApiKeyRecord, Role } from '../auth/key-types.ts'
-import type { WindowResult } from '../engine/types.ts'
+import type { JsonValue, WindowResult } from '../engine/types.ts'
 import type {
+  Checkpoint,
   DeadLetterRecord,
   LookupTableInfo,
   PipelineRecord,
@@ -44,6 +45,38 @@ export function deadLetterOf(row: Row): DeadLetterRecord {
     event: JSON.parse(row.event as string),
     at: row.at as number,
   }
+}
+
+/**
+ * A checkpoint from its pipeline row and its partition rows. A row from before partitions had rows
+ * of their own holds the whole state and the positions (JSON; SQLite's first stores only an offset;
+ * a row of today has neither, SQLite's with offset -1):
+ * its partitions come back without state, and the engine reads the whole state as it was saved.
+ */
+export function checkpointOf(row: Row, partitionRows: Row[]): Checkpoint {
+  const checkpoint: Checkpoint = {
+    state: JSON.parse(row.state as string) as JsonValue,
+    stats: JSON.parse(row.stats as string),
+    partitions: partitionRows.map((p) => ({
+      partition: Number(p.partition),
+      position: p.position === null ? null : Number(p.position),
+      state: JSON.parse(p.state as string) as JsonValue,
+    })),
+  }
+  if (partitionRows.length > 0) return checkpoint
+  const legacy: Record<string, number> | null =
+    typeof row.positions === 'string'
+      ? JSON.parse(row.positions)
+      : typeof row.log_offset === 'number' && row.log_offset >= 0
+        ? { '0': row.log_offset }
+        : null
+  if (legacy)
+    checkpoint.partitions = Object.entries(legacy).map(([p, o]) => ({
+      partition: Number(p),
+      position: o,
+      state: null,
+    }))
+  return checkpoint
 }
 
 export function lookupTableOf(row: Row): LookupTableInfo {

@@ -32,12 +32,34 @@ export function emptyStats(): PipelineStats {
   return { events_in: 0, events_out: 0, filtered: 0, late: 0, errors: 0, results: 0 }
 }
 
-/** A pipeline's input positions and window state, saved together so recovery is exact. */
+/**
+ * A pipeline's checkpoint: its own part (state that is no one partition's, and the counters) and
+ * a part per source partition (position and that partition's window state), each kept as a row of
+ * its own and all saved in one transaction with the output they account for, so recovery is exact.
+ */
 export interface Checkpoint {
-  /** partition → next offset to read */
-  positions: Record<string, number>
   state: JsonValue
   stats: PipelineStats
+  partitions: PartitionCheckpoint[]
+}
+
+export interface PartitionCheckpoint {
+  partition: number
+  /** the next offset to read; null for a partition known but not read yet */
+  position: number | null
+  state: JsonValue
+}
+
+/** each partition's saved window state, as the engine restores it */
+export function partitionStates(c: Checkpoint): Map<number, JsonValue> {
+  return new Map(c.partitions.filter((p) => p.state !== null).map((p) => [p.partition, p.state]))
+}
+
+/** partition → next offset to read, as the log takes positions */
+export function checkpointPositions(c: Checkpoint): Record<string, number> {
+  const positions: Record<string, number> = {}
+  for (const p of c.partitions) if (p.position !== null) positions[String(p.partition)] = p.position
+  return positions
 }
 
 export interface DeadLetterRecord {
@@ -55,6 +77,7 @@ export interface PipelineCommit {
   deadLetters: DeadLetterRecord[]
   /** the results as series points (pipeline.<name>.<function>) */
   metrics?: MetricPoint[]
+  /** the pipeline's part replaces the saved one; of the partitions, those named replace theirs, the others stay */
   checkpoint?: Checkpoint
 }
 

@@ -1,3 +1,4 @@
+import type { AggregateOperator, PartitionedSnapshot } from '../../src/engine/aggregate.ts'
 import type { Event } from '../../src/engine/types.ts'
 import type { Rng } from '../helpers/random.ts'
 import type { Op } from './reference-model.ts'
@@ -74,4 +75,16 @@ export function randomOps(r: Rng): Op[] {
   }
   ops.push({ kind: 'advance', now: arrival + 1_000_000 })
   return ops
+}
+
+/** A snapshot as the store keeps it: the operator's part and each partition's, as JSON text. */
+export function snapshotJson(snap: PartitionedSnapshot): string {
+  return JSON.stringify({ state: snap.state, partitions: [...snap.partitions] })
+}
+
+/** A checkpoint round trip: `op`'s snapshot through JSON into `fresh`, which it returns. */
+export function roundTrip(op: AggregateOperator, fresh: AggregateOperator): AggregateOperator {
+  const saved = JSON.parse(snapshotJson(op.snapshot()))
+  fresh.restore(saved.state, new Map(saved.partitions))
+  return fresh
 }

@@ -5,7 +5,7 @@ import { Issues } from '../../src/engine/check.ts'
 import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event, WindowResult } from '../../src/engine/types.ts'
 import { type Rng, rng } from '../helpers/random.ts'
-import { randomOps, randomSpec } from './generators.ts'
+import { randomOps, randomSpec, roundTrip } from './generators.ts'
 import { type Op, runPartitionedReference } from './reference-model.ts'
 
 /**
@@ -63,9 +63,7 @@ function runEngine(
   let late = 0
   order.forEach(({ op: o, partition }, i) => {
     if (i === checkpointAt) {
-      const snap = JSON.parse(JSON.stringify(op.snapshot()))
-      op = new AggregateOperator(spec, { maxKeysPerWindow: 1_000_000 }, ids)
-      op.restore(snap)
+      op = roundTrip(op, new AggregateOperator(spec, { maxKeysPerWindow: 1_000_000 }, ids))
     }
     const out = newAggregateOutput()
     if (o.kind === 'batch') op.process(o.events, o.arrival, out, 0, undefined, partition)

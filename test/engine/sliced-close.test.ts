@@ -5,7 +5,7 @@ import { Issues } from '../../src/engine/check.ts'
 import { parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event } from '../../src/engine/types.ts'
 import { rng } from '../helpers/random.ts'
-import { randomOps, randomSpec } from './generators.ts'
+import { randomOps, randomSpec, snapshotJson } from './generators.ts'
 import type { Op } from './reference-model.ts'
 
 /** Everything an operator emits over a stream, with firing done `budget` units at a time. */
@@ -25,7 +25,7 @@ function run(raw: Record<string, unknown>, ops: Op[], budget: number) {
       } while (next < o.events.length || op.busy)
     } else while (!op.advance(o.now, out, { left: budget })) calls++
   }
-  return { out, calls, snapshot: JSON.stringify(op.snapshot()) }
+  return { out, calls, snapshot: snapshotJson(op.snapshot()) }
 }
 
 test('firing windows in slices (a budget per call) gives exactly the output of one call, on 300 generated streams', () => {

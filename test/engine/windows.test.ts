@@ -6,7 +6,7 @@ import { Issues } from '../../src/engine/check.ts'
 import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event, WindowResult } from '../../src/engine/types.ts'
 import { rng } from '../helpers/random.ts'
-import { randomOps, randomSpec } from './generators.ts'
+import { randomOps, randomSpec, roundTrip } from './generators.ts'
 import { type Op, type RefResult, runReference } from './reference-model.ts'
 
 const CASES = 400
@@ -77,9 +77,7 @@ function runEngine(spec: AggregateSpec, ops: Op[], checkpointAt: number) {
   ops.forEach((o, i) => {
     if (i === checkpointAt) {
       // a checkpoint round trip in the middle must change nothing
-      const snap = JSON.parse(JSON.stringify(op.snapshot()))
-      op = new AggregateOperator(spec, { maxKeysPerWindow: 1_000_000 })
-      op.restore(snap)
+      op = roundTrip(op, new AggregateOperator(spec, { maxKeysPerWindow: 1_000_000 }))
     }
     const out = newAggregateOutput()
     if (o.kind === 'batch') op.process(o.events, o.arrival, out)

@@ -2,8 +2,12 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
 import { test } from 'node:test'
+import { Pipeline } from '../../src/engine/pipeline.ts'
+import { parsePipeline } from '../../src/engine/pipeline-spec.ts'
+import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec.ts'
 import { SCHEMA, SCHEMA_VERSION } from '../../src/stores/sqlite/schema.ts'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.ts'
+import { partitionStates } from '../../src/stores/store.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { storeContract } from './store-contract.ts'
 
@@ -88,4 +92,63 @@ test('sqlite: a store from before chunks (a row per point, minute rollups) is up
     [61_000, 1],
   ])
   assert.equal((await store.listSeries(10, 0)).series[0].points, 2)
+})
+
+test('sqlite: a checkpoint from before partition rows (whole state, positions as JSON) loads as partitions', async (t) => {
+  const path = join(tempDir(t), 'store.db')
+  const old = new DatabaseSync(path)
+  const whole = {
+    v: 2,
+    watermark: 5_000,
+    firstArrival: 1_000,
+    partitions: [0, 1].map((partition) => ({
+      partition,
+      watermark: 5_000,
+      maxTs: 5_000,
+      lastArrival: 1_000,
+      slots: [],
+      sealed: [],
+    })),
+  }
+  const stats = { events_in: 3, events_out: 3, filtered: 0, late: 0, errors: 0, results: 0 }
+  old.exec(`${SCHEMA} DROP TABLE partition_checkpoints; PRAGMA user_version = 3;`)
+  old
+    .prepare('INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)')
+    .run('p', 5, '{"0":5,"1":9}', JSON.stringify(whole), JSON.stringify(stats), 1)
+  old
+    .prepare('INSERT INTO checkpoints VALUES (?, ?, NULL, ?, ?, ?)')
+    .run('q', 4, 'null', JSON.stringify(stats), 1)
+  old.close()
+  const store = new SqliteStore(path)
+  t.after(() => store.close())
+  const p = await store.loadCheckpoint('p')
+  assert.deepEqual(p, {
+    state: whole,
+    stats,
+    partitions: [
+      { partition: 0, position: 5, state: null },
+      { partition: 1, position: 9, state: null },
+    ],
+  })
+  // the first store had one offset and no positions
+  assert.deepEqual((await store.loadCheckpoint('q'))?.partitions, [
+    { partition: 0, position: 4, state: null },
+  ])
+  // the engine reads the whole state as it was saved
+  const spec = parsePipeline(
+    {
+      name: 'p',
+      source_topic: 't',
+      transformation: { aggregate: { window_seconds: 1, functions: ['count'] } },
+    },
+    DEFAULT_AGGREGATE_LIMITS,
+  )
+  assert.ok(spec.ok)
+  const pipeline = new Pipeline(spec.value.stages, { get: () => undefined }, { maxKeysPerWindow: 1_000 })
+  pipeline.restore(p!.state, partitionStates(p!))
+  assert.equal(pipeline.aggregate?.watermark, 5_000)
+  // saved again, it is in rows
+  await store.commit('p', { results: [], deadLetters: [], checkpoint: { ...p!, state: { v: 3 } } })
+  assert.deepEqual((await store.loadCheckpoint('p'))?.state, { v: 3 })
+  assert.equal((await store.loadCheckpoint('p'))?.partitions.length, 2)
 })

@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { keyValueMatches, parseKeyValue } from '../../src/engine/key-filter.ts'
 import type { WindowResult } from '../../src/engine/types.ts'
-import type { MetricPoint, PipelineRecord, Store } from '../../src/stores/store.ts'
+import {
+  checkpointPositions,
+  type MetricPoint,
+  type PipelineRecord,
+  type Store,
+} from '../../src/stores/store.ts'
 
 /** The contract every store passes: SQLite and PostgreSQL. */
 export function storeContract(
@@ -49,8 +54,8 @@ export function storeContract(
         },
       ],
       checkpoint: {
-        positions: { '0': 10 },
         state: { v: 1 },
+        partitions: [{ partition: 0, position: 10, state: null }],
         stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 },
       },
     })
@@ -112,13 +117,49 @@ export function storeContract(
     await store.commit('p', {
       results: [],
       deadLetters: [],
-      checkpoint: { positions: { '0': 42, '3': 7 }, state: { w: [1, 2] }, stats },
+      checkpoint: {
+        state: { w: [1, 2] },
+        stats,
+        partitions: [
+          { partition: 3, position: 7, state: { slots: [3] } },
+          { partition: 0, position: 42, state: { slots: [0] } },
+          { partition: 5, position: null, state: null },
+        ],
+      },
     })
-    assert.deepEqual(await store.loadCheckpoint('p'), {
-      positions: { '0': 42, '3': 7 },
+    const loaded = await store.loadCheckpoint('p')
+    assert.deepEqual(loaded, {
       state: { w: [1, 2] },
       stats,
+      partitions: [
+        { partition: 0, position: 42, state: { slots: [0] } },
+        { partition: 3, position: 7, state: { slots: [3] } },
+        { partition: 5, position: null, state: null },
+      ],
     })
+    assert.deepEqual(checkpointPositions(loaded!), { '0': 42, '3': 7 })
+    // a checkpoint names the partitions that changed: the others keep their rows
+    const later = { ...stats, events_in: 12 }
+    await store.commit('p', {
+      results: [],
+      deadLetters: [],
+      checkpoint: {
+        state: { w: [3] },
+        stats: later,
+        partitions: [{ partition: 3, position: 9, state: { slots: [] } }],
+      },
+    })
+    assert.deepEqual(await store.loadCheckpoint('p'), {
+      state: { w: [3] },
+      stats: later,
+      partitions: [
+        { partition: 0, position: 42, state: { slots: [0] } },
+        { partition: 3, position: 9, state: { slots: [] } },
+        { partition: 5, position: null, state: null },
+      ],
+    })
+    await store.deletePipeline('p')
+    assert.equal(await store.loadCheckpoint('p'), undefined)
   })
 
   test(`${name}: lookup tables are replaced whole and listed`, async (t) => {

@@ -12,7 +12,16 @@ import {
   planMetricQuery,
   seriesKey,
 } from '../metrics-plan.ts'
-import { apiKeyOf, deadLetterOf, lookupTableOf, pipelineOf, type Row, resultOf, seriesOf } from '../rows.ts'
+import {
+  apiKeyOf,
+  checkpointOf,
+  deadLetterOf,
+  lookupTableOf,
+  pipelineOf,
+  type Row,
+  resultOf,
+  seriesOf,
+} from '../rows.ts'
 import type {
   Checkpoint,
   DeadLetterRecord,
@@ -161,7 +170,7 @@ export class PostgresStore implements Store {
 
   async deletePipeline(id: string): Promise<void> {
     await this.#tx(async (c) => {
-      for (const table of ['results', 'dead_letters', 'checkpoints'])
+      for (const table of ['results', 'dead_letters', 'checkpoints', 'partition_checkpoints'])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
       await c.query('DELETE FROM pipelines WHERE id = $1', [id])
     })
@@ -209,19 +218,30 @@ export class PostgresStore implements Store {
         )
       if (commit.metrics && commit.metrics.length > 0) await this.#writeMetrics(c, commit.metrics)
       const cp = commit.checkpoint
-      if (cp)
+      if (cp) {
+        const now = Date.now()
         await c.query(
-          `INSERT INTO checkpoints (pipeline_id, positions, state, stats, updated_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (pipeline_id) DO UPDATE SET positions = excluded.positions, state = excluded.state,
+          `INSERT INTO checkpoints (pipeline_id, positions, state, stats, updated_at) VALUES ($1, NULL, $2, $3, $4)
+           ON CONFLICT (pipeline_id) DO UPDATE SET positions = NULL, state = excluded.state,
              stats = excluded.stats, updated_at = excluded.updated_at`,
-          [
-            pipelineId,
-            JSON.stringify(cp.positions),
-            JSON.stringify(cp.state),
-            JSON.stringify(cp.stats),
-            Date.now(),
-          ],
+          [pipelineId, JSON.stringify(cp.state), JSON.stringify(cp.stats), now],
         )
+        const parts = cp.partitions
+        if (parts.length > 0)
+          await c.query(
+            `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, updated_at)
+             SELECT $1, *, $5 FROM unnest($2::int[], $3::bigint[], $4::text[])
+             ON CONFLICT (pipeline_id, partition) DO UPDATE SET position = excluded.position,
+               state = excluded.state, updated_at = excluded.updated_at`,
+            [
+              pipelineId,
+              parts.map((p) => p.partition),
+              parts.map((p) => p.position),
+              parts.map((p) => JSON.stringify(p.state)),
+              now,
+            ],
+          )
+      }
     })
   }
 
@@ -230,11 +250,12 @@ export class PostgresStore implements Store {
       pipelineId,
     ])
     if (!row) return undefined
-    return {
-      positions: JSON.parse(row.positions as string),
-      state: JSON.parse(row.state as string) as JsonValue,
-      stats: JSON.parse(row.stats as string),
-    }
+    const parts = await this.#rows(
+      this.#pool,
+      'SELECT * FROM partition_checkpoints WHERE pipeline_id = $1 ORDER BY partition',
+      [pipelineId],
+    )
+    return checkpointOf(row, parts)
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {

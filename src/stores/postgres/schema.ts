@@ -16,6 +16,15 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   stats TEXT NOT NULL,
   updated_at BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS partition_checkpoints (
+  pipeline_id TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  position BIGINT,
+  state TEXT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (pipeline_id, partition)
+);
+ALTER TABLE checkpoints ALTER COLUMN positions DROP NOT NULL;
 CREATE TABLE IF NOT EXISTS results (
   pipeline_id TEXT NOT NULL,
   window_start BIGINT NOT NULL,

@@ -1,5 +1,5 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
-export const SCHEMA_VERSION = 3
+export const SCHEMA_VERSION = 4
 
 /** API keys made at run time: their SHA-256, never the key (v3) */
 const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -10,6 +10,17 @@ const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
   created_at INTEGER NOT NULL,
   expires_at INTEGER
 );
+`
+
+/** a row per (pipeline, source partition): position and that partition's window state (v4) */
+const PARTITION_CHECKPOINTS = `CREATE TABLE IF NOT EXISTS partition_checkpoints (
+  pipeline_id TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  position INTEGER,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (pipeline_id, partition)
+) WITHOUT ROWID;
 `
 
 export const SCHEMA = `
@@ -69,7 +80,7 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-${API_KEYS}`
+${API_KEYS}${PARTITION_CHECKPOINTS}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
@@ -77,4 +88,6 @@ export const MIGRATIONS: Record<number, string> = {
   2: 'ALTER TABLE checkpoints ADD COLUMN positions TEXT',
   // v3: API keys made at run time (their SHA-256, never the key)
   3: API_KEYS,
+  // v4: a checkpoint row per source partition beside the pipeline's own
+  4: PARTITION_CHECKPOINTS,
 }

@@ -5,7 +5,15 @@ import { Worker } from 'node:worker_threads'
 import type { ApiKeyRecord } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
 import type { JsonValue, WindowResult } from '../../engine/types.ts'
-import { apiKeyOf, deadLetterOf, lookupTableOf, pipelineOf, type Row, resultOf } from '../rows.ts'
+import {
+  apiKeyOf,
+  checkpointOf,
+  deadLetterOf,
+  lookupTableOf,
+  pipelineOf,
+  type Row,
+  resultOf,
+} from '../rows.ts'
 import type {
   Checkpoint,
   DeadLetterRecord,
@@ -74,7 +82,15 @@ export class SqliteStore implements Store {
          ON CONFLICT (pipeline_id) DO UPDATE SET log_offset = excluded.log_offset, positions = excluded.positions,
            state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
+      savePartitionCheckpoint: db.prepare(
+        `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline_id, partition) DO UPDATE SET position = excluded.position, state = excluded.state,
+           updated_at = excluded.updated_at`,
+      ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
+      loadPartitionCheckpoints: db.prepare(
+        'SELECT * FROM partition_checkpoints WHERE pipeline_id = ? ORDER BY partition',
+      ),
       listDeadLetters: db.prepare(
         'SELECT * FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT ?',
       ),
@@ -152,7 +168,7 @@ export class SqliteStore implements Store {
 
   async deletePipeline(id: string): Promise<void> {
     this.#transaction(() => {
-      for (const table of ['results', 'dead_letters', 'checkpoints'])
+      for (const table of ['results', 'dead_letters', 'checkpoints', 'partition_checkpoints'])
         this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
       this.#db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
     })
@@ -183,15 +199,26 @@ export class SqliteStore implements Store {
       }
       if (commit.metrics && commit.metrics.length > 0) this.#metrics.write(commit.metrics)
       const c = commit.checkpoint
-      if (c)
+      if (c) {
+        const now = Date.now()
+        // positions live in the partition rows now (the column stays for stores from before)
         this.#stmt.saveCheckpoint.run(
           pipelineId,
-          c.positions['0'] ?? 0,
-          JSON.stringify(c.positions),
+          -1,
+          null,
           JSON.stringify(c.state),
           JSON.stringify(c.stats),
-          Date.now(),
+          now,
         )
+        for (const p of c.partitions)
+          this.#stmt.savePartitionCheckpoint.run(
+            pipelineId,
+            p.partition,
+            p.position,
+            JSON.stringify(p.state),
+            now,
+          )
+      }
     })
     void this.#settleMetrics()
   }
@@ -199,12 +226,7 @@ export class SqliteStore implements Store {
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
     const row = this.#stmt.loadCheckpoint.get(pipelineId) as Row | undefined
     if (!row) return undefined
-    return {
-      positions:
-        row.positions === null ? { '0': row.log_offset as number } : JSON.parse(row.positions as string),
-      state: JSON.parse(row.state as string) as JsonValue,
-      stats: JSON.parse(row.stats as string),
-    }
+    return checkpointOf(row, this.#stmt.loadPartitionCheckpoints.all(pipelineId) as Row[])
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
