@@ -39,6 +39,7 @@ function commitOf(i: number): PipelineCommit {
         partition: p,
         position: i * 2_500,
         state: { watermark: i * 60_000, slots },
+        stats: { events_in: i * 2_500, filtered: 0, late: 0, errors: 0 },
       })),
     },
   }

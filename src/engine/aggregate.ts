@@ -149,6 +149,11 @@ export class AggregateOperator {
     return this.#watermark
   }
 
+  /** Each partition's own watermark (what its windows are closed to), in partition order. */
+  partitionWatermarks(): Array<[partition: number, watermark: number]> {
+    return this.#order.map((t) => [t.partition, t.watermark])
+  }
+
   /** Live (pane or session, key) accumulators, sealed partials included. */
   get size(): number {
     let n = 0

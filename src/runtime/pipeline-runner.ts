@@ -11,8 +11,10 @@ import {
   type Checkpoint,
   checkpointPositions,
   type DeadLetterRecord,
+  emptyPartitionStats,
   emptyStats,
   type MetricPoint,
+  type PartitionStats,
   type PipelineStats,
   partitionStates,
   type Store,
@@ -24,6 +26,17 @@ const SLICE_MS = 5
 const CLOSE_BUDGET = 20_000
 /** Closed windows per store transaction when many close at once. */
 const COMMIT_SLICE = 250
+
+/** A source partition as the API shows it. */
+export interface PartitionProgress extends PartitionStats {
+  partition: number
+  /** the next offset to read (null: not read yet) */
+  position: number | null
+  lag: number
+  /** the partition's own watermark: what its windows are closed to */
+  watermark: number | null
+}
+
 /**
  * Checkpoints come at least this many times their own cost apart (≤ 5% of the time), so a state of
  * millions of keys is not snapshotted every second whatever --checkpoint-interval-ms says.
@@ -86,6 +99,8 @@ export class PipelineRunner {
   #positions: Positions = {}
   #checkpointed: Positions = {}
   #stats: PipelineStats = emptyStats()
+  /** the input side of the counters, per source partition */
+  readonly #partitionStats = new Map<number, PartitionStats>()
   #stopping = false
   #loop: Promise<void> | undefined
   #lastCheckpoint = 0
@@ -138,6 +153,29 @@ export class PipelineRunner {
     return this.#reader ? this.#reader.lag(this.#positions) : 0
   }
 
+  /** Each source partition: position, lag, its own watermark and its counters. */
+  partitions(): PartitionProgress[] {
+    const watermarks = new Map(this.#pipeline.aggregate?.partitionWatermarks() ?? [])
+    const known = new Set([
+      ...Object.keys(this.#positions).map(Number),
+      ...watermarks.keys(),
+      ...this.#partitionStats.keys(),
+    ])
+    return [...known]
+      .sort((a, b) => a - b)
+      .map((partition) => {
+        const position = this.#positions[String(partition)]
+        const wm = watermarks.get(partition)
+        return {
+          partition,
+          position: position ?? null,
+          lag: this.#reader && position !== undefined ? this.#reader.lag({ [partition]: position }) : 0,
+          watermark: wm === undefined || !Number.isFinite(wm) ? null : wm,
+          ...(this.#partitionStats.get(partition) ?? emptyPartitionStats()),
+        }
+      })
+  }
+
   get watermark(): number | null {
     const wm = this.#pipeline.aggregate?.watermark
     return wm === undefined || !Number.isFinite(wm) ? null : wm
@@ -151,6 +189,7 @@ export class PipelineRunner {
     if (checkpoint) {
       this.#stats = { ...emptyStats(), ...checkpoint.stats }
       this.#pipeline.restore(checkpoint.state, partitionStates(checkpoint))
+      for (const p of checkpoint.partitions) this.#partitionStats.set(p.partition, { ...p.stats })
     }
     this.#reader = await log.openReader({
       topic: definition.sourceTopic,
@@ -227,6 +266,7 @@ export class PipelineRunner {
         const sliceEnd = performance.now() + SLICE_MS
         for (let b = 0; b < batches.length; b++) {
           const batch = batches[b]
+          const counted = { in: out.in, filtered: out.filtered, late: out.late, errors: out.errors }
           for (const bad of batch.invalid) {
             out.in++
             out.errors++
@@ -247,6 +287,7 @@ export class PipelineRunner {
           const before = out.deadLetters.length
           // a batch may take several slices when it fires many windows: the rest comes next round
           const done = this.#pipeline.process(batch.events, batch.appendedAt, out, budget, batch.partition)
+          this.#countPartition(batch.partition, out, counted)
           const at = `${batch.partition}:${batch.offset}`
           for (let i = before; i < out.deadLetters.length; i++) {
             const d = out.deadLetters[i]
@@ -450,10 +491,28 @@ export class PipelineRunner {
     return points
   }
 
+  /** Adds what a batch of `partition` counted (the output's counters since `before`) to that partition's. */
+  #countPartition(
+    partition: number,
+    out: PipelineOutput,
+    before: Record<'in' | 'filtered' | 'late' | 'errors', number>,
+  ): void {
+    const p = this.#partitionStats.get(partition) ?? emptyPartitionStats()
+    this.#partitionStats.set(partition, p)
+    p.events_in += out.in - before.in
+    p.filtered += out.filtered - before.filtered
+    p.late += out.late - before.late
+    p.errors += out.errors - before.errors
+  }
+
   /** Positions and window state per partition (a partition known but not read yet has no position), counters. */
   #checkpointValue(): Checkpoint {
     const snap = this.#pipeline.snapshot()
-    const known = new Set([...Object.keys(this.#positions).map(Number), ...snap.partitions.keys()])
+    const known = new Set([
+      ...Object.keys(this.#positions).map(Number),
+      ...snap.partitions.keys(),
+      ...this.#partitionStats.keys(),
+    ])
     return {
       state: snap.state,
       stats: { ...this.#stats },
@@ -463,6 +522,7 @@ export class PipelineRunner {
           partition,
           position: this.#positions[String(partition)] ?? null,
           state: snap.partitions.get(partition) ?? null,
+          stats: { ...(this.#partitionStats.get(partition) ?? emptyPartitionStats()) },
         })),
     }
   }

@@ -23,7 +23,7 @@ import {
 } from '../stores/store.ts'
 import { Lookups } from './lookups.ts'
 import { MemorySampler } from './memory-sampler.ts'
-import { PipelineRunner } from './pipeline-runner.ts'
+import { type PartitionProgress, PipelineRunner } from './pipeline-runner.ts'
 import { RateMeter } from './rate-meter.ts'
 
 export interface RuntimeOptions {
@@ -37,6 +37,8 @@ export interface RuntimeOptions {
 export interface PipelineView {
   record: PipelineRecord
   stats: PipelineStats
+  /** each source partition (the last known ones while not running) */
+  partitions: PartitionProgress[]
   lag: number
   pendingResults: number
   watermark: number | null
@@ -56,6 +58,7 @@ interface Entry {
   runner: PipelineRunner | undefined
   /** the last known counters of a pipeline that is not running */
   stats: PipelineStats
+  partitions: PartitionProgress[]
   failure: string | undefined
   /** why the last start failed while the pipeline should run; it is retried with backoff */
   startProblem: string | undefined
@@ -136,6 +139,13 @@ export class Runtime {
       const parsed = parsePipeline(record.spec, runtime.#limits)
       const checkpoint = await store.loadCheckpoint(record.id)
       const entry = newEntry(record, parsed.ok ? parsed.value : null, checkpoint?.stats ?? emptyStats())
+      entry.partitions = (checkpoint?.partitions ?? []).map((p) => ({
+        partition: p.partition,
+        position: p.position,
+        lag: 0,
+        watermark: null,
+        ...p.stats,
+      }))
       runtime.#entries.set(record.id, entry)
       if (!parsed.ok) {
         // kept visible (and deletable, its name still taken) rather than skipped
@@ -194,6 +204,7 @@ export class Runtime {
     return {
       record: e.record,
       stats: e.runner ? e.runner.stats : e.stats,
+      partitions: e.runner ? e.runner.partitions() : e.partitions,
       lag: e.runner ? e.runner.lag : 0,
       pendingResults: e.runner ? e.runner.pendingResults : 0,
       watermark: e.runner ? e.runner.watermark : null,
@@ -280,6 +291,7 @@ export class Runtime {
     const entry = this.#entries.get(id)
     if (!entry?.runner) return
     entry.stats = entry.runner.stats
+    entry.partitions = entry.runner.partitions().map((p) => ({ ...p, lag: 0 }))
     entry.runner = undefined
     entry.generation++
     entry.failure = reason
@@ -310,6 +322,7 @@ export class Runtime {
     if (!runner) return
     await runner.stop()
     entry.stats = runner.stats
+    entry.partitions = runner.partitions().map((p) => ({ ...p, lag: 0 }))
     entry.runner = undefined
     entry.parked = undefined
     entry.generation++
@@ -529,6 +542,7 @@ function newEntry(
     definition,
     runner: undefined,
     stats,
+    partitions: [],
     failure: undefined,
     startProblem: undefined,
     retry: undefined,

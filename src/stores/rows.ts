@@ -1,12 +1,13 @@
 import type { ApiKeyRecord, Role } from '../auth/key-types.ts'
 import type { JsonValue, WindowResult } from '../engine/types.ts'
-import type {
-  Checkpoint,
-  DeadLetterRecord,
-  LookupTableInfo,
-  PipelineRecord,
-  PipelineStatus,
-  SeriesInfo,
+import {
+  type Checkpoint,
+  type DeadLetterRecord,
+  emptyPartitionStats,
+  type LookupTableInfo,
+  type PipelineRecord,
+  type PipelineStatus,
+  type SeriesInfo,
 } from './store.ts'
 
 /**
@@ -61,6 +62,7 @@ export function checkpointOf(row: Row, partitionRows: Row[]): Checkpoint {
       partition: Number(p.partition),
       position: p.position === null ? null : Number(p.position),
       state: JSON.parse(p.state as string) as JsonValue,
+      stats: JSON.parse(p.stats as string),
     })),
   }
   if (partitionRows.length > 0) return checkpoint
@@ -75,6 +77,7 @@ export function checkpointOf(row: Row, partitionRows: Row[]): Checkpoint {
       partition: Number(p),
       position: o,
       state: null,
+      stats: emptyPartitionStats(),
     }))
   return checkpoint
 }

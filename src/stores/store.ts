@@ -48,6 +48,20 @@ export interface PartitionCheckpoint {
   /** the next offset to read; null for a partition known but not read yet */
   position: number | null
   state: JsonValue
+  /** what was read from this partition (the pipeline's counters are the totals) */
+  stats: PartitionStats
+}
+
+/** The input side of a pipeline's counters, for one source partition. */
+export interface PartitionStats {
+  events_in: number
+  filtered: number
+  late: number
+  errors: number
+}
+
+export function emptyPartitionStats(): PartitionStats {
+  return { events_in: 0, filtered: 0, late: 0, errors: 0 }
 }
 
 /** each partition's saved window state, as the engine restores it */

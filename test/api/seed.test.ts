@@ -50,6 +50,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
     lag: 0,
     pending_results: 0,
     watermark: null,
+    partitions: [],
     condition: 'ok',
   })
 

@@ -142,7 +142,17 @@ test('a 4-partition source with one partition 10 s behind: nothing late, every w
         .map((w) => [`${w.start}|${w.end}|${w.key}`, w.results]),
     )
     let closed: Windows = []
-    let stats = { events_in: 0, late: -1 }
+    let stats = {
+      events_in: 0,
+      late: -1,
+      partitions: [] as Array<{
+        partition: number
+        position: number
+        events_in: number
+        late: number
+        lag: number
+      }>,
+    }
     for (let i = 0; ; i++) {
       stats = ((await (await fetch(`${server.url}/api/pipelines/${id}`)).json()) as { stats: typeof stats })
         .stats
@@ -160,6 +170,15 @@ test('a 4-partition source with one partition 10 s behind: nothing late, every w
     }
     assert.equal(reference.late, 0)
     assert.equal(stats.late, 0, `${name}: no event late`)
+    // each partition's own counters and position, restored across the kill with its checkpoint row
+    const sent = perPartition.map((ops) =>
+      ops.reduce((n, o) => n + (o.kind === 'batch' ? o.events.length : 0), 0),
+    )
+    assert.deepEqual(
+      stats.partitions.map((q) => [q.partition, q.events_in, q.late, q.position, q.lag]),
+      sent.map((n, p) => [p, n, 0, n, 0]),
+      `${name}: per partition`,
+    )
     assert.equal(closed.length, want.size, `${name}: closed windows`)
     for (const w of closed) {
       const keyId = JSON.stringify(w.key === null ? [] : Object.values(w.key))

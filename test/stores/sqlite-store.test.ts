@@ -111,6 +111,7 @@ test('sqlite: a checkpoint from before partition rows (whole state, positions as
     })),
   }
   const stats = { events_in: 3, events_out: 3, filtered: 0, late: 0, errors: 0, results: 0 }
+  const zero = { events_in: 0, filtered: 0, late: 0, errors: 0 }
   old.exec(`${SCHEMA} DROP TABLE partition_checkpoints; PRAGMA user_version = 3;`)
   old
     .prepare('INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)')
@@ -126,13 +127,13 @@ test('sqlite: a checkpoint from before partition rows (whole state, positions as
     state: whole,
     stats,
     partitions: [
-      { partition: 0, position: 5, state: null },
-      { partition: 1, position: 9, state: null },
+      { partition: 0, position: 5, state: null, stats: zero },
+      { partition: 1, position: 9, state: null, stats: zero },
     ],
   })
   // the first store had one offset and no positions
   assert.deepEqual((await store.loadCheckpoint('q'))?.partitions, [
-    { partition: 0, position: 4, state: null },
+    { partition: 0, position: 4, state: null, stats: zero },
   ])
   // the engine reads the whole state as it was saved
   const spec = parsePipeline(

@@ -10,6 +10,9 @@ import {
 } from '../../src/stores/store.ts'
 
 /** The contract every store passes: SQLite and PostgreSQL. */
+/** a partition's counters, told apart by `n` */
+const part = (n: number) => ({ events_in: n, filtered: n % 2, late: n % 3, errors: 0 })
+
 export function storeContract(
   name: string,
   /** undefined: the store's service is not here (the test has been skipped with the reason) */
@@ -55,7 +58,7 @@ export function storeContract(
       ],
       checkpoint: {
         state: { v: 1 },
-        partitions: [{ partition: 0, position: 10, state: null }],
+        partitions: [{ partition: 0, position: 10, state: null, stats: part(1) }],
         stats: { events_in: 1, events_out: 1, filtered: 0, late: 1, errors: 0, results: 1 },
       },
     })
@@ -121,9 +124,9 @@ export function storeContract(
         state: { w: [1, 2] },
         stats,
         partitions: [
-          { partition: 3, position: 7, state: { slots: [3] } },
-          { partition: 0, position: 42, state: { slots: [0] } },
-          { partition: 5, position: null, state: null },
+          { partition: 3, position: 7, state: { slots: [3] }, stats: part(3) },
+          { partition: 0, position: 42, state: { slots: [0] }, stats: part(4) },
+          { partition: 5, position: null, state: null, stats: part(0) },
         ],
       },
     })
@@ -132,9 +135,9 @@ export function storeContract(
       state: { w: [1, 2] },
       stats,
       partitions: [
-        { partition: 0, position: 42, state: { slots: [0] } },
-        { partition: 3, position: 7, state: { slots: [3] } },
-        { partition: 5, position: null, state: null },
+        { partition: 0, position: 42, state: { slots: [0] }, stats: part(4) },
+        { partition: 3, position: 7, state: { slots: [3] }, stats: part(3) },
+        { partition: 5, position: null, state: null, stats: part(0) },
       ],
     })
     assert.deepEqual(checkpointPositions(loaded!), { '0': 42, '3': 7 })
@@ -146,16 +149,16 @@ export function storeContract(
       checkpoint: {
         state: { w: [3] },
         stats: later,
-        partitions: [{ partition: 3, position: 9, state: { slots: [] } }],
+        partitions: [{ partition: 3, position: 9, state: { slots: [] }, stats: part(5) }],
       },
     })
     assert.deepEqual(await store.loadCheckpoint('p'), {
       state: { w: [3] },
       stats: later,
       partitions: [
-        { partition: 0, position: 42, state: { slots: [0] } },
-        { partition: 3, position: 9, state: { slots: [] } },
-        { partition: 5, position: null, state: null },
+        { partition: 0, position: 42, state: { slots: [0] }, stats: part(4) },
+        { partition: 3, position: 9, state: { slots: [] }, stats: part(5) },
+        { partition: 5, position: null, state: null, stats: part(0) },
       ],
     })
     await store.deletePipeline('p')

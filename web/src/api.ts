@@ -81,6 +81,15 @@ export async function api<T>(
 export interface PipelineStats extends StoredStats {
   lag: number
   watermark: string | null
+  /** each source partition; a partition behind the others holds the watermark back */
+  partitions: Array<{
+    partition: number
+    position: number | null
+    lag: number
+    watermark: string | null
+    events_in: number
+    late: number
+  }>
   condition: 'ok' | 'degraded'
   condition_reason?: string
 }

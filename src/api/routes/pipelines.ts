@@ -32,6 +32,10 @@ export function pipelineJson(v: PipelineView): PipelineJson {
       lag: v.lag,
       pending_results: v.pendingResults,
       watermark: v.watermark === null ? null : iso(v.watermark),
+      partitions: v.partitions.map((p) => ({
+        ...p,
+        watermark: p.watermark === null ? null : iso(p.watermark),
+      })),
       condition: v.degraded === undefined ? 'ok' : 'degraded',
       ...(v.degraded === undefined ? {} : { condition_reason: v.degraded }),
     },

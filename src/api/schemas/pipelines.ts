@@ -117,6 +117,21 @@ export const PipelineStatsSchema = Type.Object({
   lag: Type.Integer({ description: 'events on the source topic not yet processed' }),
   pending_results: Type.Integer({ description: 'window results and sink records produced, not yet written' }),
   watermark: Type.Union([Type.String(), Type.Null()]),
+  partitions: Type.Array(
+    Type.Object({
+      partition: Type.Integer(),
+      position: Type.Union([Type.Integer(), Type.Null()], { description: 'the next offset to read' }),
+      lag: Type.Integer(),
+      watermark: Type.Union([Type.String(), Type.Null()], {
+        description: "the partition's own watermark (its highest event time − allowed lateness)",
+      }),
+      events_in: Type.Integer(),
+      filtered: Type.Integer(),
+      late: Type.Integer(),
+      errors: Type.Integer(),
+    }),
+    { description: 'each source partition: the pipeline watermark is the minimum over those not idle' },
+  ),
   condition: Type.Union([Type.Literal('ok'), Type.Literal('degraded')], {
     description: 'degraded: the source or sink is failing right now; the pipeline keeps retrying',
   }),

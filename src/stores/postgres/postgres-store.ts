@@ -229,15 +229,16 @@ export class PostgresStore implements Store {
         const parts = cp.partitions
         if (parts.length > 0)
           await c.query(
-            `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, updated_at)
-             SELECT $1, *, $5 FROM unnest($2::int[], $3::bigint[], $4::text[])
+            `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, stats, updated_at)
+             SELECT $1, *, $6 FROM unnest($2::int[], $3::bigint[], $4::text[], $5::text[])
              ON CONFLICT (pipeline_id, partition) DO UPDATE SET position = excluded.position,
-               state = excluded.state, updated_at = excluded.updated_at`,
+               state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
             [
               pipelineId,
               parts.map((p) => p.partition),
               parts.map((p) => p.position),
               parts.map((p) => JSON.stringify(p.state)),
+              parts.map((p) => JSON.stringify(p.stats)),
               now,
             ],
           )

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS partition_checkpoints (
   partition INTEGER NOT NULL,
   position BIGINT,
   state TEXT NOT NULL,
+  stats TEXT NOT NULL,
   updated_at BIGINT NOT NULL,
   PRIMARY KEY (pipeline_id, partition)
 );

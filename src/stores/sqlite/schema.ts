@@ -18,6 +18,7 @@ const PARTITION_CHECKPOINTS = `CREATE TABLE IF NOT EXISTS partition_checkpoints 
   partition INTEGER NOT NULL,
   position INTEGER,
   state TEXT NOT NULL,
+  stats TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
   PRIMARY KEY (pipeline_id, partition)
 ) WITHOUT ROWID;

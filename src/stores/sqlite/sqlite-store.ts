@@ -83,9 +83,9 @@ export class SqliteStore implements Store {
            state = excluded.state, stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       savePartitionCheckpoint: db.prepare(
-        `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, updated_at) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO partition_checkpoints (pipeline_id, partition, position, state, stats, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (pipeline_id, partition) DO UPDATE SET position = excluded.position, state = excluded.state,
-           updated_at = excluded.updated_at`,
+           stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
       loadPartitionCheckpoints: db.prepare(
@@ -216,6 +216,7 @@ export class SqliteStore implements Store {
             p.partition,
             p.position,
             JSON.stringify(p.state),
+            JSON.stringify(p.stats),
             now,
           )
       }

@@ -151,6 +151,19 @@ export function pipelinePage(root: HTMLElement, id: string): () => void {
           { class: 'muted' },
           ` · ${p.source_topic}${p.sink_topic ? ` → ${p.sink_topic}` : ''} · in ${fmt(p.stats.events_in)} · out ${fmt(p.stats.events_out)} · late ${fmt(p.stats.late)} · errors ${fmt(p.stats.errors)} · lag ${fmt(p.stats.lag)} · watermark ${time(p.stats.watermark)}`,
         ),
+        // with several source partitions, which one holds the watermark back
+        p.stats.partitions.length > 1
+          ? h(
+              'div',
+              { class: 'muted partitions' },
+              p.stats.partitions
+                .map(
+                  (q) =>
+                    `p${q.partition}: in ${fmt(q.events_in)} · lag ${fmt(q.lag)} · watermark ${time(q.watermark)}`,
+                )
+                .join('   '),
+            )
+          : '',
       )
     },
     windows: showWindows,
