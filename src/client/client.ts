@@ -5,11 +5,19 @@
  * answer throws an `ApiError` with the API's code, message, details and Retry-After.
  */
 import type { Static } from 'typebox'
-import type { PipelineBody, PipelineResponse, WindowResponse } from '../api/schemas/pipelines.ts'
+import type {
+  PipelineBody,
+  PipelineResponse,
+  PreviewBody,
+  PreviewResponse,
+  WindowResponse,
+} from '../api/schemas/pipelines.ts'
 
 export type Pipeline = Static<typeof PipelineResponse>
 export type PipelineSpec = Static<typeof PipelineBody>
 export type Windows = Static<typeof WindowResponse>
+export type Preview = Static<typeof PreviewResponse>
+export type PreviewRequest = Static<typeof PreviewBody>
 
 export interface IngestEvent {
   event_type: string
@@ -105,6 +113,7 @@ export const OPERATIONS = {
   listPipelines: ['GET', '/api/pipelines'],
   getPipeline: ['GET', '/api/pipelines/{id}'],
   createPipeline: ['POST', '/api/pipelines'],
+  previewPipeline: ['POST', '/api/pipelines/preview'],
   startPipeline: ['POST', '/api/pipelines/{id}/start'],
   stopPipeline: ['POST', '/api/pipelines/{id}/stop'],
   deletePipeline: ['DELETE', '/api/pipelines/{id}'],
@@ -191,6 +200,8 @@ export function createClient(options: ClientOptions = {}) {
     listPipelines: () => call<{ pipelines: Pipeline[] }>('listPipelines'),
     getPipeline: (id: string) => call<Pipeline>('getPipeline', { params: { id } }),
     createPipeline: (spec: PipelineSpec) => call<Pipeline>('createPipeline', { body: spec }),
+    /** what `pipeline` would produce over `events` or a topic's newest events; nothing is saved */
+    previewPipeline: (request: PreviewRequest) => call<Preview>('previewPipeline', { body: request }),
     startPipeline: (id: string) => call<Pipeline>('startPipeline', { params: { id } }),
     stopPipeline: (id: string) => call<Pipeline>('stopPipeline', { params: { id } }),
     deletePipeline: (id: string) => call<null>('deletePipeline', { params: { id } }),

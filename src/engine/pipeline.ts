@@ -40,6 +40,8 @@ type Step = (event: Event) => Event | undefined
 export class Pipeline {
   readonly #steps: Step[]
   readonly aggregate: AggregateOperator | null
+  /** events each stateless stage dropped, in stage order (counted on the drop path only) */
+  readonly dropped: number[]
   readonly #passed: Event[] = []
   /** the batch being processed in slices, and the next of its events to hand to the aggregate */
   #resuming: readonly Event[] | undefined
@@ -72,6 +74,7 @@ export class Pipeline {
       }
     }
     this.#steps = steps
+    this.dropped = steps.map(() => 0)
     this.aggregate = aggregate
   }
 
@@ -97,6 +100,7 @@ export class Pipeline {
           e = steps[s](e)
           if (e === undefined) {
             out.filtered++
+            this.dropped[s]++
             continue outer
           }
         }

@@ -15,6 +15,7 @@ import type {
   ReaderOptions,
   RetentionPolicy,
   SinkWrite,
+  TailBatch,
 } from './log.ts'
 import { encodeRecord, type RawRequest, type RecordPayload } from './record-format.ts'
 import { Segment, segmentName } from './segment.ts'
@@ -385,6 +386,15 @@ export class EmbeddedLog implements EventLog {
   async read(topic: string, from: number, maxEvents: number): Promise<LogBatch[]> {
     const t = this.#topics.get(topic)
     return t === undefined ? [] : t.read(from, maxEvents)
+  }
+
+  async tail(topic: string, last: number): Promise<TailBatch[]> {
+    const t = this.#topics.get(topic)
+    if (t === undefined || last <= 0) return []
+    const from = Math.max(t.start, t.end - last)
+    return t
+      .read(from, last)
+      .map((b) => ({ partition: 0, appendedAt: b.appendedAt, events: b.events, invalid: [] }))
   }
 
   endOffset(topic: string): number {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import {
   Admin,
   Consumer,
@@ -22,6 +23,7 @@ import type {
   ReaderBatch,
   ReaderOptions,
   SinkWrite,
+  TailBatch,
 } from './log.ts'
 import { Wakeable } from './wake.ts'
 
@@ -159,6 +161,75 @@ export class KafkaLog implements EventLog {
     this.#readers.add(reader)
     await reader.connect()
     return reader
+  }
+
+  /** The newest messages of each partition: read from (end − share) up to the end seen at the start, at most 10 s. */
+  async tail(topic: string, last: number): Promise<TailBatch[]> {
+    if (last <= 0) return []
+    const consumer = new Consumer({
+      ...this.connection('preview'),
+      groupId: `datapulse.preview.${randomUUID()}`,
+      deserializers: stringDeserializers,
+    })
+    try {
+      const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic)
+      if (!ends || ends.length === 0) return []
+      const starts = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? []
+      const share = BigInt(Math.ceil(last / ends.length))
+      const from = ends.map((end, p) => {
+        const start = starts[p] ?? 0n
+        return end - share > start ? end - share : start
+      })
+      const wanted = ends.reduce((n, end, p) => n + Number(end - from[p]), 0)
+      if (wanted === 0) return []
+      const stream = await consumer.consume({
+        topics: [topic],
+        mode: 'manual',
+        autocommit: false,
+        maxWaitTime: 100,
+        offsets: from.map((offset, partition) => ({ topic, partition, offset })),
+      })
+      const byPartition = new Map<number, Message<Str, Str, Str, Str>[]>()
+      await new Promise<void>((resolve) => {
+        let got = 0
+        const timer = setTimeout(resolve, 10_000)
+        stream.on('data', (m: Message<Str, Str, Str, Str>) => {
+          if (m.offset >= ends[m.partition]) return
+          const list = byPartition.get(m.partition) ?? []
+          byPartition.set(m.partition, list)
+          list.push(m)
+          if (++got >= wanted) {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        stream.on('error', () => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+      await stream.close().catch(() => undefined)
+      const out: TailBatch[] = []
+      for (const partition of [...byPartition.keys()].sort((a, b) => a - b)) {
+        let current: TailBatch | undefined
+        for (const m of byPartition.get(partition) ?? []) {
+          const appendedAt = Number(m.timestamp)
+          if (current === undefined || current.appendedAt !== appendedAt) {
+            current = { partition, appendedAt, events: [], invalid: [] }
+            out.push(current)
+          }
+          const parsed = parseMessage(m, topic)
+          if ('event' in parsed) current.events.push(parsed.event)
+          else current.invalid.push(parsed)
+        }
+      }
+      return out
+    } catch (err) {
+      if (/unknown topic|does not exist/i.test(describeError(err))) return []
+      throw err
+    } finally {
+      await consumer.close(true).catch(() => undefined)
+    }
   }
 
   async writeSink(topic: string, output: SinkWrite): Promise<void> {

@@ -27,6 +27,14 @@ export interface ReaderBatch extends LogBatch {
   invalid: InvalidMessage[]
 }
 
+/** Newest events of one partition, oldest first (a preview's input). */
+export interface TailBatch {
+  partition: number
+  appendedAt: number
+  events: Event[]
+  invalid: InvalidMessage[]
+}
+
 /** When whole segments may go: once every reader is past them, if older than maxAgeMs or over maxBytes. */
 export interface RetentionPolicy {
   maxAgeMs: number
@@ -101,6 +109,11 @@ export interface EventLog {
    */
   append(topic: string, events: Event[], raw?: RawRequest): Promise<AppendResult>
   openReader(options: ReaderOptions): Promise<LogReader>
+  /**
+   * The newest events of a topic, at most `last` (split evenly over the partitions), each
+   * partition's oldest first; none for a topic that does not exist. Reads only: no group, no commit.
+   */
+  tail(topic: string, last: number): Promise<TailBatch[]>
   /** Creates the topics a pipeline writes to when missing (Kafka: through the admin API). */
   prepareTopics(topics: string[]): Promise<void>
   /** Writes a pipeline's output to its sink topic (embedded: as events; Kafka: windows as JSON, keyed). */

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import type { AggregateLimits } from '../engine/aggregate.ts'
+import { type DryRunResult, type DryStep, dryRun } from '../engine/dry-run.ts'
 import { IdSequence, normalizeEvents } from '../engine/events.ts'
 import { keyPasses, parseKeyFilters } from '../engine/key-filter.ts'
 import { Pipeline } from '../engine/pipeline.ts'
@@ -24,6 +25,7 @@ import {
 import { Lookups } from './lookups.ts'
 import { MemorySampler } from './memory-sampler.ts'
 import { type PartitionProgress, PipelineRunner } from './pipeline-runner.ts'
+import { PREVIEW_ITEMS, PREVIEW_WORK, previewInput } from './preview-input.ts'
 import { RateMeter } from './rate-meter.ts'
 
 export interface RuntimeOptions {
@@ -189,6 +191,46 @@ export class Runtime {
     this.#entries.set(record.id, newEntry(record, parsed.value, emptyStats()))
     if (start === true) return this.startPipeline(record.id)
     return { ok: true, value: this.#view(this.#entries.get(record.id)!) }
+  }
+
+  /**
+   * Runs a spec over inline events or a topic's newest events without saving anything, and tells
+   * what it would produce (POST /api/pipelines/preview). The same validation as create.
+   */
+  async previewPipeline(body: unknown): Promise<Outcome<DryRunResult>> {
+    const input = previewInput(body, this.config.maxBatch)
+    if (!input.ok) return input
+    const parsed = parsePipeline(input.value.pipeline, this.#limits)
+    if (!parsed.ok)
+      return {
+        ok: false,
+        error: validationError(parsed.issues.map((i) => ({ ...i, path: `/pipeline${i.path}` }))),
+      }
+    let steps: DryStep[]
+    if (input.value.events) {
+      let n = 0
+      const normalized = normalizeEvents(input.value.events, this.clock(), () => `preview-${n++}`, '/events')
+      if (!normalized.ok) return { ok: false, error: validationError(normalized.issues) }
+      steps = [{ kind: 'events', arrival: this.clock(), events: normalized.events }]
+    } else {
+      const topic = input.value.topic ?? parsed.value.sourceTopic
+      const batches = await this.log.tail(topic, input.value.last)
+      steps = batches.map((b) => ({
+        kind: 'events',
+        arrival: b.appendedAt,
+        events: b.events,
+        partition: b.partition,
+      }))
+    }
+    return {
+      ok: true,
+      value: dryRun(
+        parsed.value,
+        this.lookups,
+        { ...this.#limits, maxItems: PREVIEW_ITEMS, maxWork: PREVIEW_WORK },
+        steps,
+      ),
+    }
   }
 
   listPipelines(): PipelineView[] {

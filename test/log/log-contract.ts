@@ -124,6 +124,24 @@ export function logContract(name: string, newLog: (t: TestContext) => Promise<Ev
     assert.equal(reader.degraded, undefined)
   })
 
+  test(`${name}: tail gives the newest events in order, reads nothing for a missing topic`, async (t) => {
+    const log = await newLog(t)
+    if (!log) return
+    const src = topic('tail')
+    await log.prepareTopics([src])
+    assert.deepEqual(await log.tail(src, 10), [])
+    await log.append(src, events(0, 30))
+    await log.append(src, events(30, 5))
+    const newest = await log.tail(src, 8)
+    assert.deepEqual(
+      newest.flatMap((b) => b.events.map((e) => e.id)),
+      ['e27', 'e28', 'e29', 'e30', 'e31', 'e32', 'e33', 'e34'],
+    )
+    assert.ok(newest.every((b) => b.partition === 0 && b.appendedAt > 0))
+    assert.equal((await log.tail(src, 1_000)).flatMap((b) => b.events).length, 35)
+    assert.deepEqual(await log.tail(topic('missing'), 10), [])
+  })
+
   test(`${name}: window results reach the sink as window_result events another pipeline reads`, async (t) => {
     const log = await newLog(t)
     if (!log) return

@@ -14,6 +14,7 @@ const ROUTE_ROLES: Record<string, Role | 'public'> = {
   'GET /api/stats': 'read',
   'GET /api/stream': 'read',
   'POST /api/pipelines': 'admin',
+  'POST /api/pipelines/preview': 'admin',
   'GET /api/pipelines': 'read',
   'GET /api/pipelines/{id}': 'read',
   'DELETE /api/pipelines/{id}': 'admin',

@@ -11,6 +11,8 @@ import {
   PipelineBody,
   type PipelineJson,
   PipelineResponse,
+  PreviewBody,
+  PreviewResponse,
   WindowQuerystring,
   WindowResponse,
 } from '../schemas/pipelines.ts'
@@ -59,6 +61,38 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
       config: { role: 'admin' },
     },
     async (request, reply) => respond(reply, await runtime.createPipeline(request.body), pipelineJson, 201),
+  )
+
+  app.post(
+    '/api/pipelines/preview',
+    {
+      schema: {
+        operationId: 'previewPipeline',
+        summary: "Run a spec over given events or a topic's newest ones; nothing is saved",
+        tags: ['pipelines'],
+        body: PreviewBody,
+        response: { 200: PreviewResponse, ...errors(400, 413, 415) },
+      },
+      validatorCompiler: documentOnly,
+      config: { role: 'admin' },
+    },
+    async (request, reply) =>
+      respond(reply, await runtime.previewPipeline(request.body), (r) => ({
+        complete: r.complete,
+        events: r.events,
+        watermark: r.watermark === null ? null : iso(r.watermark),
+        stages: r.stages,
+        windows: r.windows.map(windowJson),
+        windows_omitted: r.windowsOmitted,
+        records: r.records.map(eventJson),
+        records_omitted: r.recordsOmitted,
+        dead_letters: r.deadLetters.map((d) => ({
+          reason: d.reason,
+          detail: d.detail,
+          event: eventJson(d.event),
+        })),
+        dead_letters_omitted: r.deadLettersOmitted,
+      })),
   )
 
   app.get(

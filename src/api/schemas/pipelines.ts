@@ -179,4 +179,69 @@ export const WindowResponse = Type.Object({
   ),
 })
 
+const WindowJson = Type.Object({
+  window_start: Type.String(),
+  window_end: Type.String(),
+  key: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  results: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()])),
+  closed: Type.Boolean(),
+})
+
+const EventJson = Type.Object(
+  {
+    id: Type.String(),
+    event_type: Type.String(),
+    source: Type.String(),
+    timestamp: Type.String(),
+    data: Type.Unknown(),
+  },
+  { additionalProperties: true },
+)
+
+export const PreviewBody = Type.Object(
+  {
+    pipeline: Type.Unknown({ description: 'a pipeline spec, as for create (nothing is saved)' }),
+    events: Type.Optional(Type.Array(Type.Unknown(), { description: 'events as for ingest' })),
+    topic: Type.Optional(
+      Type.String({
+        description: "without events: this topic's newest events (default: the spec's source topic)",
+      }),
+    ),
+    last: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        description: 'how many of the newest events (default 1000)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const PreviewResponse = Type.Object({
+  complete: Type.Boolean({
+    description: 'false: the run stopped at its work budget; what is here is from the events before',
+  }),
+  events: Type.Integer({ description: 'events run through the spec' }),
+  watermark: Type.Union([Type.String(), Type.Null()]),
+  stages: Type.Array(
+    Type.Object({
+      stage: Type.String(),
+      in: Type.Integer(),
+      out: Type.Integer(),
+      dropped: Type.Optional(Type.Integer()),
+      late: Type.Optional(Type.Integer()),
+      errors: Type.Optional(Type.Integer()),
+    }),
+  ),
+  windows: Type.Array(WindowJson, {
+    description: 'closed windows in the order they closed, then open ones (event time as given)',
+  }),
+  windows_omitted: Type.Integer(),
+  records: Type.Array(EventJson, { description: 'a pipeline without aggregate: what it writes to its sink' }),
+  records_omitted: Type.Integer(),
+  dead_letters: Type.Array(Type.Object({ reason: Type.String(), detail: Type.String(), event: EventJson })),
+  dead_letters_omitted: Type.Integer(),
+})
+
 export type PipelineJson = Static<typeof PipelineResponse>
