@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ApiError, type Client, createClient } from '../client/client.ts'
 import { VERSION } from '../version.ts'
+import { FixtureError, runFixture } from './fixture-test.ts'
 import { ingestFile } from './ingest.ts'
 import { print, table, UsageError } from './output.ts'
 import { apply, findPipeline, readSpec } from './pipelines.ts'
@@ -14,6 +15,8 @@ import { apply, findPipeline, readSpec } from './pipelines.ts'
 const HELP = `usage: datapulse <command> [flags]
 
   serve [flags]                        run the server (datapulse serve --help lists its flags)
+  test SPEC.json FIXTURE.json          run a pipeline over a fixture in-process (no server) and
+                                       compare with what it expects; exit 1 and a diff on a mismatch
   pipelines list                       every pipeline with status and counters
   pipelines get PIPELINE               one pipeline (id or name)
   pipelines apply -f SPEC.json         create, or leave as it is when the same spec exists (by name)
@@ -221,12 +224,56 @@ async function run(command: string, args: string[], flags: Flags, client: Client
   }
 }
 
+/** `datapulse test SPEC FIXTURE [--json]`: 0 as expected, 1 a difference (printed), 2 a spec or fixture that cannot run. */
+function testFixture(argv: string[]): number {
+  const json = argv.includes('--json')
+  const [specFile, fixtureFile, ...rest] = argv.filter((a) => a !== '--json')
+  if (!specFile || !fixtureFile || rest.length > 0) {
+    process.stderr.write('datapulse: usage: datapulse test SPEC.json FIXTURE.json [--json]\n')
+    return 2
+  }
+  try {
+    const report = runFixture(readJson(specFile), readJson(fixtureFile))
+    print(json, report, () =>
+      [
+        ...report.diff,
+        `${report.ok ? 'ok' : 'FAILED'}: ${fixtureFile}: ${report.summary}`,
+        ...(report.ok
+          ? []
+          : ['(- expected, not produced; + produced, not expected; ~ produced with other values)']),
+      ].join('\n'),
+    )
+    return report.ok ? 0 : 1
+  } catch (err) {
+    if (err instanceof FixtureError || err instanceof UsageError) {
+      process.stderr.write(`datapulse: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
+}
+
+function readJson(file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`)
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new UsageError(`${file} is not JSON: ${(err as Error).message}`)
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') {
     const { serve } = await import('../serve.ts')
     await serve(argv.slice(1))
     return 0
   }
+  if (argv[0] === 'test') return testFixture(argv.slice(1))
   let parsed: { values: Flags; positionals: string[] }
   try {
     parsed = parseArgs({ args: argv, options: FLAGS, allowPositionals: true, strict: true })

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createWriteStream, writeFileSync } from 'node:fs'
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { freePort } from '../helpers/child-server.ts'
@@ -173,4 +173,128 @@ test('cli: ingest streams a 1M-line NDJSON file with progress; tail follows the 
   assert.equal(stopped.code, 1)
   assert.match(stopped.stdout, /stopped at line 3: .*event_type/)
   assert.match(stopped.stdout, /--skip 2/)
+})
+
+test('cli test: a fixture passes, a wrong one fails with a readable diff, a broken one names the field', async (t) => {
+  const dir = tempDir(t)
+  const spec = new URL('../../examples/testing/clicks.spec.json', import.meta.url).pathname
+  const fixturePath = new URL('../../examples/testing/clicks.fixture.json', import.meta.url).pathname
+  const passed = await cli(['test', spec, fixturePath])
+  assert.equal(passed.code, 0, passed.stderr)
+  assert.match(
+    passed.stdout,
+    /^ok: .*6 events, 3 closed and 0 open windows, 1 dead letters.*all as expected/m,
+  )
+
+  const fixture = JSON.parse(readFileSync(fixturePath, 'utf8'))
+  fixture.expect.windows[0].results.count = 3
+  fixture.expect.windows.pop()
+  fixture.expect.dead_letters = [{ reason: 'late', event_id: 'c4' }]
+  const wrong = join(dir, 'wrong.json')
+  writeFileSync(wrong, JSON.stringify(fixture))
+  const failed = await cli(['test', spec, wrong])
+  assert.equal(failed.code, 1)
+  const lines = failed.stdout.trim().split('\n')
+  assert.deepEqual(lines.slice(0, 4).sort(), [
+    '+ dead letter {"reason":"late","event_id":"c5"}',
+    '+ window 2026-12-01T10:01:00.000Z – 2026-12-01T10:02:00.000Z {"data.user":"ann"} {"count":1,"amount":7}',
+    '- dead letter {"reason":"late","event_id":"c4"}',
+    '~ window 2026-12-01T10:00:00.000Z – 2026-12-01T10:01:00.000Z {"data.user":"ann"}: count got 2, want 3',
+  ])
+  assert.match(lines[4], /^FAILED: .*4 differences/)
+  const asJson = JSON.parse((await cli(['test', spec, wrong, '--json'])).stdout)
+  assert.equal(asJson.ok, false)
+  assert.equal(asJson.diff.length, 4)
+
+  // processing time as a step: idle time closes a window; what is still open can be expected too
+  const idle = join(dir, 'idle.json')
+  const idleSpec = join(dir, 'idle-spec.json')
+  writeFileSync(
+    idleSpec,
+    JSON.stringify({
+      name: 'idle',
+      source_topic: 't',
+      transformations: [
+        { enrich: { table: 'users', key_field: 'data.user', target_field: 'data.profile' } },
+        {
+          aggregate: {
+            window_seconds: 10,
+            function: 'count',
+            group_by: 'data.profile.team',
+            idle_timeout_seconds: 5,
+          },
+        },
+      ],
+    }),
+  )
+  const ev = (id: string, s: number, user: string) => ({
+    id,
+    event_type: 'e',
+    source: 's',
+    timestamp: new Date(Date.parse('2026-12-01T10:00:00Z') + s * 1000).toISOString(),
+    data: { user },
+  })
+  writeFileSync(
+    idle,
+    JSON.stringify({
+      lookups: {
+        users: {
+          key: 'id',
+          rows: [
+            { id: 'ann', team: 'red' },
+            { id: 'bob', team: 'blue' },
+          ],
+        },
+      },
+      steps: [
+        { events: [ev('a', 1, 'ann'), ev('b', 2, 'bob'), ev('c', 3, 'ann')] },
+        { advance_to: '2026-12-01T10:00:20Z' },
+        { events: [ev('d', 21, 'bob')] },
+      ],
+      expect: {
+        windows: [
+          {
+            window_start: '2026-12-01T10:00:00Z',
+            window_end: '2026-12-01T10:00:10Z',
+            key: { 'data.profile.team': 'red' },
+            results: { count: 2 },
+          },
+          {
+            window_start: '2026-12-01T10:00:00Z',
+            window_end: '2026-12-01T10:00:10Z',
+            key: { 'data.profile.team': 'blue' },
+            results: { count: 1 },
+          },
+        ],
+        open_windows: [
+          {
+            window_start: '2026-12-01T10:00:20Z',
+            window_end: '2026-12-01T10:00:30Z',
+            key: { 'data.profile.team': 'blue' },
+            results: { count: 1 },
+          },
+        ],
+      },
+    }),
+  )
+  const idleRun = await cli(['test', idleSpec, idle])
+  assert.equal(idleRun.code, 0, idleRun.stdout + idleRun.stderr)
+
+  const broken = join(dir, 'broken.json')
+  writeFileSync(
+    broken,
+    JSON.stringify({
+      steps: [{ events: [{ event_type: 'e', source: 's', timestamp: 'noon' }] }, { wait: 1 }],
+      expect: { rows: [] },
+    }),
+  )
+  const refused = await cli(['test', spec, broken])
+  assert.equal(refused.code, 2)
+  assert.match(refused.stderr, /\/steps\/0\/events\/0\/timestamp/)
+  assert.match(refused.stderr, /\/steps\/1 is \{ "events"/)
+  assert.match(refused.stderr, /\/expect\/rows is not an expectation/)
+  const badSpec = await cli(['test', broken, fixturePath])
+  assert.equal(badSpec.code, 2)
+  assert.match(badSpec.stderr, /spec: /)
+  assert.equal((await cli(['test', spec])).code, 2)
 })
