@@ -87,7 +87,10 @@ function readFixture(fixture: unknown) {
     if (!step) continue
     if ('advance_to' in step) {
       const now = timeAt(step.advance_to, `/steps/${i}/advance_to`, issues)
-      if (now !== undefined) steps.push({ kind: 'advance', now: (clock = Math.max(clock, now)) })
+      if (now !== undefined) {
+        clock = Math.max(clock, now)
+        steps.push({ kind: 'advance', now: clock })
+      }
       continue
     }
     if (!Array.isArray(step.events)) {

@@ -164,7 +164,7 @@ test('a preview is refused with the field at fault, stores nothing, and stops at
   await refused({ pipeline: spec, last: 0 }, '/last')
   await refused({ pipeline: spec, last: 10_001 }, '/last')
   await refused({ pipeline: spec, topic: '..' }, '/topic')
-  await refused({ pipeline: spec, then: 1 }, '/then')
+  await refused({ pipeline: spec, later: 1 }, '/later')
   await refused([], '')
   assert.deepEqual((await server.call('GET', '/api/pipelines')).body.pipelines, [])
   assert.deepEqual(server.runtime.log.topics(), [])

@@ -57,6 +57,25 @@ test('dashboard: create a pipeline with the form, watch its windows update live,
   await page.locator('table[aria-label="Pipelines"]').filter({ hasText: 'ui-clicks' }).first().waitFor()
   await page.screenshot({ path: `${ARTIFACTS}dashboard-overview.png`, fullPage: true })
 
+  // the editor previews the spec over the topic's last events as it changes, saving nothing
+  await page.getByRole('link', { name: 'New pipeline' }).click()
+  await page.getByLabel('Name').fill('ui-preview')
+  await page.getByLabel('Source topic').fill('clicks')
+  await page.getByLabel('Window (s) / session gap (s)').fill('3600')
+  await page.getByLabel('Group by (comma-separated)').fill('data.page')
+  await page.getByLabel('Functions').fill('count, max:data.ms')
+  await page.locator('#preview-summary').filter({ hasText: '4 events' }).waitFor()
+  assert.match(await tableText(page, '#preview-windows'), /\/home.*"count":3,"max_data_ms":20.*open/s)
+  await page.getByLabel('Operator').selectOption('eq')
+  await page.getByLabel('Field').fill('data.page')
+  await page.getByLabel('Value (JSON or text)').fill('/cart')
+  await page.locator('#preview-summary').filter({ hasText: '3 dropped' }).waitFor()
+  assert.doesNotMatch(await tableText(page, '#preview-windows'), /\/home/)
+  await page.getByLabel('Window (s) / session gap (s)').fill('-1')
+  await page.locator('#preview-error').filter({ hasText: 'must be > 0' }).waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-editor-preview.png`, fullPage: true })
+  assert.equal((await server.call('GET', '/api/pipelines')).body.pipelines.length, 1)
+
   // an invalid spec: the API's message shows beside the field it names
   await page.getByRole('link', { name: 'New pipeline' }).click()
   await page.getByLabel('Name').fill('bad one')

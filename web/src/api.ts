@@ -94,6 +94,25 @@ export interface PipelineStats extends StoredStats {
   condition_reason?: string
 }
 
+/** POST /api/pipelines/preview */
+export interface PreviewResult {
+  complete: boolean
+  events: number
+  watermark: string | null
+  stages: Array<{ stage: string; in: number; out: number; dropped?: number; late?: number; errors?: number }>
+  windows: Array<{
+    window_start: string
+    window_end: string
+    key: Record<string, unknown> | null
+    results: Record<string, number | null>
+    closed: boolean
+  }>
+  windows_omitted: number
+  records: Array<Record<string, unknown>>
+  dead_letters: Array<{ reason: string; detail: string }>
+  dead_letters_omitted: number
+}
+
 export interface Pipeline {
   id: string
   name: string

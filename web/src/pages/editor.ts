@@ -1,6 +1,9 @@
 import { OPERATORS } from '../../../src/engine/stages/filter.ts'
-import { api, type Issue, type Pipeline } from '../api.ts'
+import { api, type Issue, type Pipeline, type PreviewResult } from '../api.ts'
 import { h } from '../dom.ts'
+
+/** events of the source topic the editor's preview runs over */
+const PREVIEW_LAST = 500
 
 interface Field {
   el: HTMLInputElement | HTMLSelectElement
@@ -86,7 +89,23 @@ export function editor(root: HTMLElement): () => void {
     h('div', { class: 'actions' }, h('button', { type: 'button', id: 'submit-json' }, 'Create from JSON')),
   )
   const general = h('ul', { class: 'errors', role: 'alert', id: 'form-errors' })
-  root.append(h('h1', {}, 'New pipeline'), h('section', { class: 'card' }, form, general), jsonCard)
+  const previewBody = h(
+    'div',
+    { id: 'preview', 'aria-live': 'polite' },
+    h('p', { class: 'muted' }, 'Fill in a source topic to see what the pipeline would produce.'),
+  )
+  const previewCard = h(
+    'section',
+    { class: 'card' },
+    h('h2', {}, `Preview (the source topic's last ${PREVIEW_LAST} events; nothing is saved)`),
+    previewBody,
+  )
+  root.append(
+    h('h1', {}, 'New pipeline'),
+    h('section', { class: 'card' }, form, general),
+    previewCard,
+    jsonCard,
+  )
 
   const value = (id: string) => (fields.get(id)?.el.value ?? '').trim()
   /** Builds the spec from the form, and which form field each API path belongs to. */
@@ -187,6 +206,88 @@ export function editor(root: HTMLElement): () => void {
       } else list.append(h('li', {}, `${d.path} ${d.message}`))
     }
   }
+  // the preview follows the form: a request a moment after the last change, the newest answer wins
+  let previewTimer: ReturnType<typeof setTimeout> | undefined
+  let previewSeq = 0
+  const showPreview = async () => {
+    const { spec } = build()
+    delete spec.start
+    if (!spec.source_topic) return
+    const seq = ++previewSeq
+    const res = await api<PreviewResult>('POST', '/api/pipelines/preview', {
+      pipeline: spec,
+      last: PREVIEW_LAST,
+    })
+    if (seq !== previewSeq) return
+    if (!res.ok) {
+      previewBody.replaceChildren(
+        h('p', { class: 'muted', id: 'preview-error' }, `Not yet a valid pipeline: ${res.error.message}`),
+      )
+      return
+    }
+    const p = res.value
+    const stages = p.stages
+      .map(
+        (st) =>
+          `${st.stage}: ${st.in} in, ${st.out} out${st.dropped ? `, ${st.dropped} dropped` : ''}${st.late ? `, ${st.late} late` : ''}${st.errors ? `, ${st.errors} errors` : ''}`,
+      )
+      .join(' → ')
+    const rows = p.windows
+      .slice(0, 10)
+      .map((w) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, w.window_start),
+          h('td', {}, w.key === null ? '' : JSON.stringify(w.key)),
+          h('td', {}, JSON.stringify(w.results)),
+          h('td', {}, w.closed ? 'closed' : 'open'),
+        ),
+      )
+    previewBody.replaceChildren(
+      h(
+        'p',
+        { id: 'preview-summary' },
+        `${p.events} events · ${stages || 'pass-through'} · ${p.windows.length + p.windows_omitted} windows · ${p.dead_letters.length + p.dead_letters_omitted} dead letters${p.complete ? '' : ' · stopped at its work budget'}`,
+      ),
+      rows.length > 0
+        ? h(
+            'table',
+            { id: 'preview-windows' },
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                h('th', {}, 'window start'),
+                h('th', {}, 'key'),
+                h('th', {}, 'results'),
+                h('th', {}, 'state'),
+              ),
+            ),
+            h('tbody', {}, ...rows),
+          )
+        : p.records.length > 0
+          ? h(
+              'pre',
+              { id: 'preview-records' },
+              p.records
+                .slice(0, 5)
+                .map((r) => JSON.stringify(r))
+                .join('\n'),
+            )
+          : '',
+    )
+  }
+  form.addEventListener('input', () => {
+    clearTimeout(previewTimer)
+    previewTimer = setTimeout(() => void showPreview(), 400)
+  })
+  form.addEventListener('change', () => {
+    clearTimeout(previewTimer)
+    previewTimer = setTimeout(() => void showPreview(), 400)
+  })
   form.addEventListener('submit', (e) => {
     e.preventDefault()
     const { spec, paths } = build()
@@ -207,5 +308,5 @@ export function editor(root: HTMLElement): () => void {
     }
     void submit(spec, [], jsonErrors)
   })
-  return () => undefined
+  return () => clearTimeout(previewTimer)
 }
