@@ -8,6 +8,7 @@ import type { PipelineView, Runtime } from '../../runtime/runtime.ts'
 import { queryTime, respond, sendError } from '../reply.ts'
 import { documentOnly, errors, IdParams } from '../schemas/common.ts'
 import {
+  EventJson,
   PipelineBody,
   type PipelineJson,
   PipelineResponse,
@@ -229,16 +230,7 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
                 reason: Type.String(),
                 detail: Type.String(),
                 at: Type.String(),
-                event: Type.Object(
-                  {
-                    id: Type.String(),
-                    event_type: Type.String(),
-                    source: Type.String(),
-                    timestamp: Type.String(),
-                    data: Type.Unknown(),
-                  },
-                  { additionalProperties: true },
-                ),
+                event: EventJson,
               }),
             ),
           }),

@@ -166,20 +166,7 @@ export const WindowQuerystring = Type.Object(
   { additionalProperties: true, description: 'plus key.<group_by path>=<value> filters' },
 )
 
-export const WindowResponse = Type.Object({
-  pipeline_id: Type.String(),
-  windows: Type.Array(
-    Type.Object({
-      window_start: Type.String(),
-      window_end: Type.String(),
-      key: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-      results: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()])),
-      closed: Type.Boolean(),
-    }),
-  ),
-})
-
-const WindowJson = Type.Object({
+export const WindowJson = Type.Object({
   window_start: Type.String(),
   window_end: Type.String(),
   key: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
@@ -187,7 +174,7 @@ const WindowJson = Type.Object({
   closed: Type.Boolean(),
 })
 
-const EventJson = Type.Object(
+export const EventJson = Type.Object(
   {
     id: Type.String(),
     event_type: Type.String(),
@@ -197,6 +184,11 @@ const EventJson = Type.Object(
   },
   { additionalProperties: true },
 )
+
+export const WindowResponse = Type.Object({
+  pipeline_id: Type.String(),
+  windows: Type.Array(WindowJson),
+})
 
 export const PreviewBody = Type.Object(
   {
