@@ -49,9 +49,17 @@ test('a preview over a topic equals what the same spec produces when created and
     const id = created.body.id
     const stats = await eventually(async () => {
       const s = (await server.call('GET', `/api/pipelines/${id}`)).body.stats
-      return s.events_in === total ? s : undefined
+      // everything read and written (the store's commit follows the counters)
+      return s.events_in === total && s.pending_results === 0 ? s : undefined
     })
-    const ran = (await server.call('GET', `/api/pipelines/${id}/window?state=all&limit=10000`)).body.windows
+    const all = async () =>
+      (await server.call('GET', `/api/pipelines/${id}/window?state=all&limit=10000`)).body.windows as Window[]
+    // closed windows reach the store a moment after the counters (PostgreSQL commits are awaited apart)
+    const ran =
+      (await eventually(async () => {
+        const w = await all()
+        return w.length === preview.body.windows.length ? w : undefined
+      }, 5_000).catch(() => undefined)) ?? (await all())
     assert.deepEqual(order(preview.body.windows), order(ran), `seed ${seed}: windows`)
     windows += ran.length
     const [filter, agg] = preview.body.stages
@@ -60,9 +68,18 @@ test('a preview over a topic equals what the same spec produces when created and
       [stats.events_in, stats.filtered, stats.late, stats.errors],
       `seed ${seed}: counts`,
     )
-    assert.equal(
-      preview.body.dead_letters.length,
-      (await server.call('GET', `/api/pipelines/${id}/dead-letters?limit=1000`)).body.dead_letters.length,
+    const dead = await eventually(
+      async () => {
+        const stored = (await server.call('GET', `/api/pipelines/${id}/dead-letters?limit=1000`)).body
+          .dead_letters
+        return stored.length === preview.body.dead_letters.length ? stored : undefined
+      },
+      5_000,
+      `seed ${seed}: dead letters`,
+    )
+    assert.deepEqual(
+      dead.map((d: { reason: string }) => d.reason).sort(),
+      preview.body.dead_letters.map((d: { reason: string }) => d.reason).sort(),
     )
     await server.call('DELETE', `/api/pipelines/${id}`)
   }
