@@ -54,6 +54,7 @@ async function commitsPerSecond(store: Store, seconds: number): Promise<number> 
     status: 'running',
     createdAt: 0,
     updatedAt: 0,
+    version: 1,
   })
   for (let i = 0; i < 5; i++) await store.commit('bench', commitOf(i)) // warm up
   const started = performance.now()

@@ -10,6 +10,7 @@ import type {
   PipelineResponse,
   PreviewBody,
   PreviewResponse,
+  VersionsResponse,
   WindowResponse,
 } from '../api/schemas/pipelines.ts'
 
@@ -18,6 +19,7 @@ export type PipelineSpec = Static<typeof PipelineBody>
 export type Windows = Static<typeof WindowResponse>
 export type Preview = Static<typeof PreviewResponse>
 export type PreviewRequest = Static<typeof PreviewBody>
+export type Versions = Static<typeof VersionsResponse>
 
 export interface IngestEvent {
   event_type: string
@@ -114,6 +116,8 @@ export const OPERATIONS = {
   getPipeline: ['GET', '/api/pipelines/{id}'],
   createPipeline: ['POST', '/api/pipelines'],
   previewPipeline: ['POST', '/api/pipelines/preview'],
+  updatePipeline: ['PUT', '/api/pipelines/{id}'],
+  listPipelineVersions: ['GET', '/api/pipelines/{id}/versions'],
   startPipeline: ['POST', '/api/pipelines/{id}/start'],
   stopPipeline: ['POST', '/api/pipelines/{id}/stop'],
   deletePipeline: ['DELETE', '/api/pipelines/{id}'],
@@ -202,6 +206,10 @@ export function createClient(options: ClientOptions = {}) {
     createPipeline: (spec: PipelineSpec) => call<Pipeline>('createPipeline', { body: spec }),
     /** what `pipeline` would produce over `events` or a topic's newest events; nothing is saved */
     previewPipeline: (request: PreviewRequest) => call<Preview>('previewPipeline', { body: request }),
+    /** a new spec; a change that would lose window state is a 409 unless `reset: true` */
+    updatePipeline: (id: string, spec: PipelineSpec & { reset?: boolean }) =>
+      call<Pipeline>('updatePipeline', { params: { id }, body: spec }),
+    versions: (id: string) => call<Versions>('listPipelineVersions', { params: { id } }),
     startPipeline: (id: string) => call<Pipeline>('startPipeline', { params: { id } }),
     stopPipeline: (id: string) => call<Pipeline>('stopPipeline', { params: { id } }),
     deletePipeline: (id: string) => call<null>('deletePipeline', { params: { id } }),

@@ -53,9 +53,13 @@ interface OperatorSnapshot {
   v: 3
   watermark: number | null
   firstArrival: number | null
+  /** functions added to a running pipeline: result name → the first window start they cover */
+  since?: Record<string, number>
 }
 
 /** A checkpoint in parts: the operator's own, and one per partition (each saved as a row of its own). */
+export type { OperatorSnapshot, TaskSnapshot }
+
 export interface PartitionedSnapshot {
   state: JsonValue
   partitions: Map<number, JsonValue>
@@ -147,6 +151,11 @@ export class AggregateOperator {
 
   get watermark(): number {
     return this.#watermark
+  }
+
+  /** Each function's empty accumulator as a checkpoint holds it (state migration: spec-change.ts). */
+  freshAccumulatorsJson(): JsonValue[] {
+    return this.#acc.freshJson()
   }
 
   /** Each partition's own watermark (what its windows are closed to), in partition order. */
@@ -372,10 +381,15 @@ export class AggregateOperator {
 
   snapshot(): PartitionedSnapshot {
     if (this.#closing) throw new Error('a snapshot while windows are being fired would lose them')
+    const since: Record<string, number> = {}
+    this.#functions.forEach((f, i) => {
+      if (Number.isFinite(this.#acc.since[i])) since[f.name] = this.#acc.since[i]
+    })
     const own: OperatorSnapshot = {
       v: 3,
       watermark: time(this.#watermark),
       firstArrival: time(this.#firstArrival),
+      ...(Object.keys(since).length > 0 ? { since } : {}),
     }
     const partitions = new Map<number, JsonValue>()
     for (const t of this.#order) {
@@ -420,6 +434,10 @@ export class AggregateOperator {
             }
     this.#watermark = noTime(snap.watermark)
     this.#firstArrival = noTime(snap.firstArrival)
+    const since = saved.v === 3 ? (saved.since ?? {}) : {}
+    this.#functions.forEach((f, i) => {
+      this.#acc.since[i] = since[f.name] ?? Number.NEGATIVE_INFINITY
+    })
     for (const p of snap.partitions) this.#task(p.partition)
     for (const p of snap.partitions) {
       const task = this.#task(p.partition)

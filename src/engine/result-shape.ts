@@ -7,16 +7,20 @@ export interface WindowJson {
   key: Record<string, unknown> | null
   results: Record<string, number | null>
   closed: boolean
+  /** the version of the pipeline's spec that made it (absent in a preview and in results from before versions) */
+  version?: number
 }
 
 export function windowJson(r: WindowResult): WindowJson {
-  return {
+  const w: WindowJson = {
     window_start: new Date(r.windowStart).toISOString(),
     window_end: new Date(r.windowEnd).toISOString(),
     key: r.key,
     results: r.results,
     closed: r.closed,
   }
+  if (r.version !== undefined) w.version = r.version
+  return w
 }
 
 /** An event as the API shows it and as it travels on Kafka topics (RFC 3339 timestamp). */

@@ -45,6 +45,8 @@ export interface WindowResult {
   keyId: string
   results: Record<string, number | null>
   closed: boolean
+  /** the version of the pipeline's spec that made it (set by the runtime; the engine leaves it out) */
+  version?: number
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

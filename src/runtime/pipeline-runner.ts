@@ -63,6 +63,8 @@ interface CommitJob {
 export interface RunnerOptions {
   id: string
   definition: PipelineDefinition
+  /** the spec's version: every result says which made it */
+  version: number
   log: EventLog
   store: Store
   lookups: LookupSource
@@ -335,7 +337,11 @@ export class PipelineRunner {
     s.late += out.late
     s.errors += out.errors
     const closed: WindowResult[] = []
-    for (const r of out.results) if (r.closed) closed.push(r)
+    const version = this.#o.version
+    for (const r of out.results) {
+      r.version = version
+      if (r.closed) closed.push(r)
+    }
     s.results += closed.length
     if (out.results.length > 0) this.#dirtySinceCheckpoint = true
     const now = this.#o.clock()

@@ -7,7 +7,8 @@ import { IdSequence, normalizeEvents } from '../engine/events.ts'
 import { keyPasses, parseKeyFilters } from '../engine/key-filter.ts'
 import { Pipeline } from '../engine/pipeline.ts'
 import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
-import type { WindowResult } from '../engine/types.ts'
+import { changeLoses, migrateState } from '../engine/spec-change.ts'
+import { isPlainObject, type JsonValue, type WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
 import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
@@ -18,6 +19,7 @@ import {
   type PipelineRecord,
   type PipelineStats,
   PipelineStatus,
+  type PipelineVersion,
   partitionStates,
   type ResultQuery,
   type Store,
@@ -184,6 +186,7 @@ export class Runtime {
       status: PipelineStatus.created,
       createdAt: now,
       updatedAt: now,
+      version: 1,
     }
     const inserted = await this.store.insertPipeline(record)
     if (!inserted.ok)
@@ -191,6 +194,107 @@ export class Runtime {
     this.#entries.set(record.id, newEntry(record, parsed.value, emptyStats()))
     if (start === true) return this.startPipeline(record.id)
     return { ok: true, value: this.#view(this.#entries.get(record.id)!) }
+  }
+
+  /**
+   * Replaces a pipeline's spec (PUT /api/pipelines/{id}). A change that keeps the window state's
+   * meaning is applied with the open windows and counters kept (functions remapped, see
+   * spec-change.ts); one that does not is a 409 listing what would be lost, unless `reset` drops
+   * the window state (positions and counters stay). A running pipeline stops (checkpointing),
+   * changes and runs again; every version is kept.
+   */
+  async updatePipeline(id: string, body: unknown): Promise<Outcome<PipelineView>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    if (!isPlainObject(body))
+      return {
+        ok: false,
+        error: validationError([{ path: '', message: 'must be an object: a pipeline spec' }]),
+      }
+    const { reset: resetField, start: _start, ...spec } = body
+    if (resetField !== undefined && typeof resetField !== 'boolean')
+      return { ok: false, error: validationError([{ path: '/reset', message: 'must be true or false' }]) }
+    const parsed = parsePipeline(spec, this.#limits)
+    if (!parsed.ok) return { ok: false, error: validationError(parsed.issues) }
+    const next = parsed.value
+    const reset = resetField === true
+    for (const other of this.#entries.values())
+      if (other !== entry && other.record.name === next.name)
+        return { ok: false, error: new AppError('conflict', `a pipeline named '${next.name}' exists`) }
+    const old = entry.definition
+    if (old && !reset) {
+      const aggregateAt = (i: number) =>
+        'transformation' in spec ? '/transformation/aggregate' : `/transformations/${i}/aggregate`
+      const lost = changeLoses(old, next, aggregateAt)
+      if (lost.length > 0)
+        return {
+          ok: false,
+          error: new AppError(
+            'conflict',
+            `this change would lose the window state: ${lost[0].path} ${lost[0].message}${lost.length > 1 ? ` (and ${lost.length - 1} more)` : ''}; send "reset": true to apply it anyway`,
+            lost,
+          ),
+        }
+    }
+    const outcome = await this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
+      const wasRunning = entry.runner !== undefined || entry.retry !== undefined
+      this.#stopRetrying(entry)
+      await this.#stopRunner(entry)
+      const checkpoint = await this.store.loadCheckpoint(id)
+      const now = this.clock()
+      const record: PipelineRecord = {
+        ...entry.record,
+        name: next.name,
+        spec,
+        version: entry.record.version + 1,
+        updatedAt: now,
+        ...(entry.definition === null ? { status: PipelineStatus.stopped } : {}),
+      }
+      const updated = await this.store.updatePipeline(record, reset)
+      if (!updated.ok) {
+        if (wasRunning) await this.#startRunner(entry)
+        return { ok: false, error: new AppError('conflict', `a pipeline named '${next.name}' exists`) }
+      }
+      if (checkpoint) {
+        const oldAgg = old?.stages.find((s) => s.kind === 'aggregate')
+        const newAgg = next.stages.find((s) => s.kind === 'aggregate')
+        const migrated =
+          !reset && oldAgg?.kind === 'aggregate' && newAgg?.kind === 'aggregate'
+            ? migrateState(
+                oldAgg.spec,
+                newAgg.spec,
+                this.#limits,
+                checkpoint.state,
+                partitionStates(checkpoint),
+              )
+            : { state: null, partitions: new Map<number, JsonValue>() }
+        await this.store.commit(id, {
+          results: [],
+          deadLetters: [],
+          checkpoint: {
+            state: migrated.state,
+            stats: checkpoint.stats,
+            partitions: checkpoint.partitions.map((p) => ({
+              ...p,
+              state: migrated.partitions.get(p.partition) ?? null,
+            })),
+          },
+        })
+      }
+      entry.record = record
+      entry.definition = next
+      entry.failure = undefined
+      entry.parked = undefined
+      entry.generation++
+      if (wasRunning) await this.#startRunner(entry)
+      return { ok: true, value: this.#view(entry) }
+    })
+    return outcome
+  }
+
+  async listVersions(id: string): Promise<Outcome<PipelineVersion[]>> {
+    if (!this.#entries.has(id)) return { ok: false, error: notFound('pipeline', id) }
+    return { ok: true, value: await this.store.listVersions(id) }
   }
 
   /**
@@ -286,6 +390,7 @@ export class Runtime {
     const runner = new PipelineRunner({
       id,
       definition: entry.definition,
+      version: entry.record.version,
       log: this.log,
       store: this.store,
       lookups: this.lookups,
@@ -401,7 +506,7 @@ export class Runtime {
     if (q.state !== 'closed') {
       const open = { limit: q.limit, from: q.from, to: q.to, keyFilter: q.key, accept }
       const source = entry.runner ?? (await this.#parkedState(entry))
-      if (source) out.push(...source.openWindows(open))
+      if (source) for (const w of source.openWindows(open)) out.push({ ...w, version: entry.record.version })
     }
     if (q.state !== 'open') {
       // closed windows on their way to the store count as stored (a replay may have stored them before)

@@ -7,6 +7,7 @@ import {
   type LookupTableInfo,
   type PipelineRecord,
   type PipelineStatus,
+  type PipelineVersion,
   type SeriesInfo,
 } from './store.ts'
 
@@ -24,6 +25,16 @@ export function pipelineOf(row: Row): PipelineRecord {
     status: row.status as PipelineStatus,
     createdAt: row.created_at as number,
     updatedAt: row.updated_at as number,
+    version: Number(row.version ?? 1),
+  }
+}
+
+export function versionOf(row: Row): PipelineVersion {
+  return {
+    version: Number(row.version),
+    spec: JSON.parse(row.spec as string),
+    createdAt: Number(row.created_at),
+    reset: row.reset === true || row.reset === 1,
   }
 }
 
@@ -35,6 +46,7 @@ export function resultOf(row: Row): WindowResult {
     key: row.key === null ? null : JSON.parse(row.key as string),
     results: JSON.parse(row.results as string),
     closed: true,
+    ...(row.version === null || row.version === undefined ? {} : { version: Number(row.version) }),
   }
 }
 

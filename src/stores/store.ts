@@ -17,6 +17,17 @@ export interface PipelineRecord {
   status: PipelineStatus
   createdAt: number
   updatedAt: number
+  /** 1 at create; each accepted change (PUT) adds one */
+  version: number
+}
+
+/** One version of a pipeline's spec, as it was accepted. */
+export interface PipelineVersion {
+  version: number
+  spec: Record<string, unknown>
+  createdAt: number
+  /** the change dropped the window state (`"reset": true`) */
+  reset: boolean
 }
 
 export interface PipelineStats {
@@ -160,7 +171,12 @@ export type InsertOutcome = { ok: true } | { ok: false; conflict: 'name' }
 export interface Store {
   listPipelines(): Promise<PipelineRecord[]>
   getPipeline(id: string): Promise<PipelineRecord | undefined>
+  /** inserts the pipeline and its version 1 */
   insertPipeline(record: PipelineRecord): Promise<InsertOutcome>
+  /** replaces name, spec and version (a row in the versions with `reset`), in one transaction */
+  updatePipeline(record: PipelineRecord, reset: boolean): Promise<InsertOutcome>
+  /** every version, oldest first */
+  listVersions(pipelineId: string): Promise<PipelineVersion[]>
   setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void>
   /** deletes the pipeline with its results, dead letters and checkpoint */
   deletePipeline(id: string): Promise<void>

@@ -296,6 +296,7 @@ test('a stored pipeline that no longer validates is listed as failed and can be 
       status: 'running',
       createdAt: 0,
       updatedAt: 0,
+      version: 1,
     })
     await server.close()
   }

@@ -15,6 +15,8 @@ const ROUTE_ROLES: Record<string, Role | 'public'> = {
   'GET /api/stream': 'read',
   'POST /api/pipelines': 'admin',
   'POST /api/pipelines/preview': 'admin',
+  'PUT /api/pipelines/{id}': 'admin',
+  'GET /api/pipelines/{id}/versions': 'read',
   'GET /api/pipelines': 'read',
   'GET /api/pipelines/{id}': 'read',
   'DELETE /api/pipelines/{id}': 'admin',

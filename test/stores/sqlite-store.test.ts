@@ -112,7 +112,10 @@ test('sqlite: a checkpoint from before partition rows (whole state, positions as
   }
   const stats = { events_in: 3, events_out: 3, filtered: 0, late: 0, errors: 0, results: 0 }
   const zero = { events_in: 0, filtered: 0, late: 0, errors: 0 }
-  old.exec(`${SCHEMA} DROP TABLE partition_checkpoints; PRAGMA user_version = 3;`)
+  // a store of schema v3: before partition rows (v4) and versions (v5)
+  old.exec(
+    `${SCHEMA} DROP TABLE partition_checkpoints; DROP TABLE pipeline_versions; ALTER TABLE pipelines DROP COLUMN version; ALTER TABLE results DROP COLUMN version; PRAGMA user_version = 3;`,
+  )
   old
     .prepare('INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)')
     .run('p', 5, '{"0":5,"1":9}', JSON.stringify(whole), JSON.stringify(stats), 1)

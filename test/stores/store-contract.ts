@@ -25,6 +25,7 @@ export function storeContract(
     status: 'created',
     createdAt: 1,
     updatedAt: 1,
+    version: 1,
   })
   const result = (start: number, user: string, count: number): WindowResult => ({
     windowStart: start,
@@ -33,6 +34,41 @@ export function storeContract(
     keyId: `s${user}`,
     results: { count },
     closed: true,
+  })
+
+  test(`${name}: a pipeline's versions: one at insert, one per update, a taken name refused, results say theirs`, async (t) => {
+    const store = await newStore(t)
+    if (!store) return
+    await store.insertPipeline({ ...record('a', 'one'), createdAt: 10 })
+    await store.insertPipeline(record('b', 'two'))
+    const changed = {
+      ...record('a', 'uno'),
+      spec: { name: 'uno', source_topic: 'u' },
+      version: 2,
+      updatedAt: 20,
+    }
+    assert.deepEqual(await store.updatePipeline(changed, true), { ok: true })
+    assert.deepEqual(await store.updatePipeline({ ...changed, name: 'two', version: 3 }, false), {
+      ok: false,
+      conflict: 'name',
+    })
+    const got = await store.getPipeline('a')
+    assert.deepEqual([got?.name, got?.version, got?.spec, got?.updatedAt], ['uno', 2, changed.spec, 20])
+    assert.deepEqual(await store.listVersions('a'), [
+      { version: 1, spec: { name: 'one', source_topic: 't' }, createdAt: 10, reset: false },
+      { version: 2, spec: changed.spec, createdAt: 20, reset: true },
+    ])
+    await store.commit('a', {
+      results: [{ ...result(0, 'u1', 3), version: 2 }, result(0, 'u2', 1)],
+      deadLetters: [],
+    })
+    const rows = await store.queryResults('a', { limit: 10 })
+    assert.deepEqual(rows.map((r) => [r.keyId, r.version]).sort(), [
+      ['su1', 2],
+      ['su2', undefined],
+    ])
+    await store.deletePipeline('a')
+    assert.deepEqual(await store.listVersions('a'), [])
   })
 
   test(`${name}: pipelines insert, conflict on name, status, delete with their state`, async (t) => {

@@ -12,8 +12,10 @@ import {
   PipelineBody,
   type PipelineJson,
   PipelineResponse,
+  PipelineUpdateBody,
   PreviewBody,
   PreviewResponse,
+  VersionsResponse,
   WindowQuerystring,
   WindowResponse,
 } from '../schemas/pipelines.ts'
@@ -30,6 +32,7 @@ export function pipelineJson(v: PipelineView): PipelineJson {
     status: r.status,
     created_at: iso(r.createdAt),
     updated_at: iso(r.updatedAt),
+    version: r.version,
     stats: {
       ...v.stats,
       lag: v.lag,
@@ -124,6 +127,55 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
     },
     async (request, reply) =>
       respond(reply, runtime.getPipeline((request.params as { id: string }).id), pipelineJson),
+  )
+
+  app.put(
+    '/api/pipelines/:id',
+    {
+      schema: {
+        operationId: 'updatePipeline',
+        summary:
+          'Change a pipeline\'s spec: kept window state when its meaning stays, else 409 with what would be lost ("reset": true drops it)',
+        tags: ['pipelines'],
+        params: IdParams,
+        body: PipelineUpdateBody,
+        response: { 200: PipelineResponse, ...errors(400, 404, 409, 413, 415) },
+      },
+      validatorCompiler: documentOnly,
+      config: { role: 'admin' },
+    },
+    async (request, reply) =>
+      respond(
+        reply,
+        await runtime.updatePipeline((request.params as { id: string }).id, request.body),
+        pipelineJson,
+      ),
+  )
+
+  app.get(
+    '/api/pipelines/:id/versions',
+    {
+      schema: {
+        operationId: 'listPipelineVersions',
+        summary: 'Every version of the spec, oldest first',
+        tags: ['pipelines'],
+        params: IdParams,
+        response: { 200: VersionsResponse, ...errors(404) },
+      },
+      config: { role: 'read' },
+    },
+    async (request, reply) => {
+      const { id } = request.params as { id: string }
+      return respond(reply, await runtime.listVersions(id), (versions) => ({
+        pipeline_id: id,
+        versions: versions.map((v) => ({
+          version: v.version,
+          spec: v.spec,
+          created_at: iso(v.createdAt),
+          reset: v.reset,
+        })),
+      }))
+    },
   )
 
   const lifecycle = (action: 'start' | 'stop', run: (id: string) => Promise<Outcome<PipelineView>>) =>

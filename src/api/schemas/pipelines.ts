@@ -107,6 +107,30 @@ export const PipelineBody = Type.Object(
   { additionalProperties: false },
 )
 
+export const PipelineUpdateBody = Type.Object(
+  {
+    ...PipelineBody.properties,
+    reset: Type.Optional(
+      Type.Boolean({
+        description: 'apply a change that loses the window state (positions and counters stay)',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const VersionsResponse = Type.Object({
+  pipeline_id: Type.String(),
+  versions: Type.Array(
+    Type.Object({
+      version: Type.Integer(),
+      spec: Type.Record(Type.String(), Type.Unknown()),
+      created_at: Type.String(),
+      reset: Type.Boolean(),
+    }),
+  ),
+})
+
 export const PipelineStatsSchema = Type.Object({
   events_in: Type.Integer(),
   events_out: Type.Integer(),
@@ -150,6 +174,7 @@ export const PipelineResponse = Type.Object(
     ]),
     created_at: Type.String(),
     updated_at: Type.String(),
+    version: Type.Integer({ description: "the spec's version: 1 at create, one more each change" }),
     stats: PipelineStatsSchema,
     status_reason: Type.Optional(Type.String()),
   },
@@ -172,6 +197,7 @@ export const WindowJson = Type.Object({
   key: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   results: Type.Record(Type.String(), Type.Union([Type.Number(), Type.Null()])),
   closed: Type.Boolean(),
+  version: Type.Optional(Type.Integer({ description: "the version of the pipeline's spec that made it" })),
 })
 
 export const EventJson = Type.Object(

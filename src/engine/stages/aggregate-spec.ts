@@ -38,6 +38,8 @@ export interface FunctionSpec {
   field: FieldRef | null
   value: ValueKind
   aggregator: Aggregator<unknown> | NumericAggregator
+  /** what its state means (function, field, quantile, precision): a saved state fits a function of the same identity */
+  identity: string
 }
 
 export interface AggregateSpec {
@@ -164,7 +166,16 @@ export function parseFunction(value: unknown, path: string, issues: Issues): Fun
         : kindName === 'percentile'
           ? [percentile(q) as Aggregator<unknown>, 'number']
           : [{ sum, avg, min, max }[kindName], 'number']
-  return { fn: kindName, q: kindName === 'percentile' ? q : null, name, field, value: kind, aggregator }
+  const identity = `${kindName}|${kindName === 'percentile' ? q : ''}|${field?.raw ?? ''}|${kindName === 'count_distinct' ? precision : ''}`
+  return {
+    fn: kindName,
+    q: kindName === 'percentile' ? q : null,
+    name,
+    field,
+    value: kind,
+    aggregator,
+    identity,
+  }
 }
 
 export function parseAggregate(

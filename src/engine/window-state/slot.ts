@@ -50,6 +50,11 @@ export class Accumulation {
    * partials (accumulators, no results), merged across partitions before a result is built.
    */
   partial = false
+  /**
+   * per function: windows starting before this show it as null (a function added to a running
+   * pipeline starts with the windows that open after the change); -Infinity: every window
+   */
+  readonly since: number[]
   /** per function: where its state is, in `nums` (numeric) or in `objs` */
   readonly #at: number[] = []
   readonly #objects: number
@@ -59,6 +64,7 @@ export class Accumulation {
     this.functions = functions
     this.keys = keys
     this.values = new Array(functions.length)
+    this.since = functions.map(() => Number.NEGATIVE_INFINITY)
     this.updates = updates
     let width = 0
     let objects = 0
@@ -152,15 +158,27 @@ export class Accumulation {
     const fns = this.functions
     for (let i = 0; i < fns.length; i++) {
       const a = fns[i].aggregator
-      results[fns[i].name] = a.numeric
-        ? a.result(accs.nums, this.#at[i])
-        : a.result((accs.objs as unknown[])[this.#at[i]])
+      results[fns[i].name] =
+        start < this.since[i]
+          ? null
+          : a.numeric
+            ? a.result(accs.nums, this.#at[i])
+            : a.result((accs.objs as unknown[])[this.#at[i]])
     }
     return { windowStart: start, windowEnd: end, key: this.keys.decode(keyId), keyId, results, closed }
   }
 
+  /** Each function's empty accumulator in the checkpoint form (for a function added to saved state). */
+  freshJson(): JsonValue[] {
+    return this.#json(this.fresh())
+  }
+
   /** The checkpoint form: bounds, key, and one JSON value per function, as it always was. */
   save(start: number, end: number, keyId: string, accs: Accs): SavedSlot {
+    return [start, end, keyId, this.keys.decode(keyId), this.#json(accs)]
+  }
+
+  #json(accs: Accs): JsonValue[] {
     const json: JsonValue[] = []
     const fns = this.functions
     for (let i = 0; i < fns.length; i++) {
@@ -169,7 +187,7 @@ export class Accumulation {
         a.numeric ? a.toJson(accs.nums, this.#at[i]) : a.toJson((accs.objs as unknown[])[this.#at[i]]),
       )
     }
-    return [start, end, keyId, this.keys.decode(keyId), json]
+    return json
   }
 
   load([start, end, keyId, , json]: SavedSlot): Slot {

@@ -21,6 +21,7 @@ import {
   type Row,
   resultOf,
   seriesOf,
+  versionOf,
 } from '../rows.ts'
 import type {
   Checkpoint,
@@ -33,6 +34,7 @@ import type {
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
+  PipelineVersion,
   ResultQuery,
   SeriesInfo,
   SeriesPoints,
@@ -152,12 +154,47 @@ export class PostgresStore implements Store {
   }
 
   async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
-    const res = await this.#pool.query(
-      `INSERT INTO pipelines (id, name, spec, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (name) DO NOTHING`,
-      [r.id, r.name, JSON.stringify(r.spec), r.status, r.createdAt, r.updatedAt],
-    )
-    return res.rowCount === 0 ? { ok: false, conflict: 'name' } : { ok: true }
+    return this.#tx(async (c) => {
+      const res = await c.query(
+        `INSERT INTO pipelines (id, name, spec, status, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (name) DO NOTHING`,
+        [r.id, r.name, JSON.stringify(r.spec), r.status, r.createdAt, r.updatedAt, r.version],
+      )
+      if (res.rowCount === 0) return { ok: false, conflict: 'name' } as const
+      await c.query(
+        'INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at, reset) VALUES ($1, $2, $3, $4, false)',
+        [r.id, r.version, JSON.stringify(r.spec), r.createdAt],
+      )
+      return { ok: true } as const
+    })
+  }
+
+  async updatePipeline(r: PipelineRecord, reset: boolean): Promise<InsertOutcome> {
+    return this.#tx(async (c) => {
+      // a name another pipeline has: nothing changes
+      const res = await c.query(
+        `UPDATE pipelines SET name = $1, spec = $2, version = $3, updated_at = $4
+         WHERE id = $5 AND NOT EXISTS (SELECT 1 FROM pipelines WHERE name = $1 AND id <> $5)`,
+        [r.name, JSON.stringify(r.spec), r.version, r.updatedAt, r.id],
+      )
+      if (res.rowCount === 0) return { ok: false, conflict: 'name' } as const
+      await c.query(
+        `INSERT INTO pipeline_versions (pipeline_id, version, spec, created_at, reset) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (pipeline_id, version) DO UPDATE SET spec = excluded.spec, created_at = excluded.created_at, reset = excluded.reset`,
+        [r.id, r.version, JSON.stringify(r.spec), r.updatedAt, reset],
+      )
+      return { ok: true } as const
+    })
+  }
+
+  async listVersions(pipelineId: string): Promise<PipelineVersion[]> {
+    return (
+      await this.#rows(
+        this.#pool,
+        'SELECT * FROM pipeline_versions WHERE pipeline_id = $1 ORDER BY version',
+        [pipelineId],
+      )
+    ).map(versionOf)
   }
 
   async setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void> {
@@ -170,7 +207,13 @@ export class PostgresStore implements Store {
 
   async deletePipeline(id: string): Promise<void> {
     await this.#tx(async (c) => {
-      for (const table of ['results', 'dead_letters', 'checkpoints', 'partition_checkpoints'])
+      for (const table of [
+        'results',
+        'dead_letters',
+        'checkpoints',
+        'partition_checkpoints',
+        'pipeline_versions',
+      ])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
       await c.query('DELETE FROM pipelines WHERE id = $1', [id])
     })
@@ -183,10 +226,11 @@ export class PostgresStore implements Store {
       if (commit.results.length > 0) {
         const r = commit.results
         await c.query(
-          `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results)
-           SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+          `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results, version)
+           SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::int[])
            ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE
-             SET window_end = excluded.window_end, key = excluded.key, results = excluded.results`,
+             SET window_end = excluded.window_end, key = excluded.key, results = excluded.results,
+               version = excluded.version`,
           [
             pipelineId,
             r.map((x) => x.windowStart),
@@ -194,6 +238,7 @@ export class PostgresStore implements Store {
             r.map((x) => x.windowEnd),
             r.map((x) => (x.key === null ? null : JSON.stringify(x.key))),
             r.map((x) => JSON.stringify(x.results)),
+            r.map((x) => x.version ?? null),
           ],
         )
       }

@@ -102,4 +102,16 @@ CREATE TABLE IF NOT EXISTS api_keys (
   created_at BIGINT NOT NULL,
   expires_at BIGINT
 );
+-- later additions, in order (each runs once in effect: IF NOT EXISTS, ON CONFLICT)
+ALTER TABLE pipelines ADD COLUMN IF NOT EXISTS version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE results ADD COLUMN IF NOT EXISTS version INTEGER;
+CREATE TABLE IF NOT EXISTS pipeline_versions (
+  pipeline_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  spec TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  reset BOOLEAN NOT NULL,
+  PRIMARY KEY (pipeline_id, version)
+);
+INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, false FROM pipelines ON CONFLICT DO NOTHING;
 `

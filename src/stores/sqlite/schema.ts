@@ -1,5 +1,5 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
-export const SCHEMA_VERSION = 4
+export const SCHEMA_VERSION = 5
 
 /** API keys made at run time: their SHA-256, never the key (v3) */
 const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -24,6 +24,17 @@ const PARTITION_CHECKPOINTS = `CREATE TABLE IF NOT EXISTS partition_checkpoints 
 ) WITHOUT ROWID;
 `
 
+/** every accepted version of a pipeline's spec (v5) */
+const PIPELINE_VERSIONS = `CREATE TABLE IF NOT EXISTS pipeline_versions (
+  pipeline_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  spec TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  reset INTEGER NOT NULL,
+  PRIMARY KEY (pipeline_id, version)
+) WITHOUT ROWID;
+`
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS pipelines (
   id TEXT PRIMARY KEY,
@@ -31,7 +42,8 @@ CREATE TABLE IF NOT EXISTS pipelines (
   spec TEXT NOT NULL,
   status TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  version INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   pipeline_id TEXT PRIMARY KEY,
@@ -48,6 +60,7 @@ CREATE TABLE IF NOT EXISTS results (
   window_end INTEGER NOT NULL,
   key TEXT,
   results TEXT NOT NULL,
+  version INTEGER,
   PRIMARY KEY (pipeline_id, window_start, key_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -81,7 +94,7 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-${API_KEYS}${PARTITION_CHECKPOINTS}`
+${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
@@ -91,4 +104,9 @@ export const MIGRATIONS: Record<number, string> = {
   3: API_KEYS,
   // v4: a checkpoint row per source partition beside the pipeline's own
   4: PARTITION_CHECKPOINTS,
+  // v5: versions of a pipeline's spec, and which made each result
+  5: `ALTER TABLE pipelines ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE results ADD COLUMN version INTEGER;
+${PIPELINE_VERSIONS}
+INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, 0 FROM pipelines;`,
 }

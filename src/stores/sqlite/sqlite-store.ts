@@ -13,6 +13,7 @@ import {
   pipelineOf,
   type Row,
   resultOf,
+  versionOf,
 } from '../rows.ts'
 import type {
   Checkpoint,
@@ -25,6 +26,7 @@ import type {
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
+  PipelineVersion,
   ResultQuery,
   SeriesInfo,
   SeriesPoints,
@@ -70,9 +72,17 @@ export class SqliteStore implements Store {
         'INSERT INTO pipelines (id, name, spec, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING',
       ),
       setStatus: db.prepare('UPDATE pipelines SET status = ?, updated_at = ? WHERE id = ?'),
+      updatePipeline: db.prepare(
+        'UPDATE OR IGNORE pipelines SET name = ?, spec = ?, version = ?, updated_at = ? WHERE id = ?',
+      ),
+      insertVersion: db.prepare(
+        'INSERT OR REPLACE INTO pipeline_versions (pipeline_id, version, spec, created_at, reset) VALUES (?, ?, ?, ?, ?)',
+      ),
+      listVersions: db.prepare('SELECT * FROM pipeline_versions WHERE pipeline_id = ? ORDER BY version'),
       upsertResult: db.prepare(
-        `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE SET window_end = excluded.window_end, key = excluded.key, results = excluded.results`,
+        `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results, version) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE SET window_end = excluded.window_end, key = excluded.key,
+           results = excluded.results, version = excluded.version`,
       ),
       insertDeadLetter: db.prepare(
         'INSERT INTO dead_letters (pipeline_id, id, seq, reason, detail, event, at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -151,15 +161,33 @@ export class SqliteStore implements Store {
   }
 
   async insertPipeline(r: PipelineRecord): Promise<InsertOutcome> {
-    const info = this.#stmt.insertPipeline.run(
-      r.id,
-      r.name,
-      JSON.stringify(r.spec),
-      r.status,
-      r.createdAt,
-      r.updatedAt,
-    )
-    return info.changes === 0 ? { ok: false, conflict: 'name' } : { ok: true }
+    return this.#transaction(() => {
+      const info = this.#stmt.insertPipeline.run(
+        r.id,
+        r.name,
+        JSON.stringify(r.spec),
+        r.status,
+        r.createdAt,
+        r.updatedAt,
+      )
+      if (info.changes === 0) return { ok: false, conflict: 'name' } as const
+      this.#stmt.insertVersion.run(r.id, r.version, JSON.stringify(r.spec), r.createdAt, 0)
+      return { ok: true } as const
+    })
+  }
+
+  async updatePipeline(r: PipelineRecord, reset: boolean): Promise<InsertOutcome> {
+    return this.#transaction(() => {
+      // OR IGNORE: a name another pipeline has leaves the row as it is
+      const info = this.#stmt.updatePipeline.run(r.name, JSON.stringify(r.spec), r.version, r.updatedAt, r.id)
+      if (info.changes === 0) return { ok: false, conflict: 'name' } as const
+      this.#stmt.insertVersion.run(r.id, r.version, JSON.stringify(r.spec), r.updatedAt, reset ? 1 : 0)
+      return { ok: true } as const
+    })
+  }
+
+  async listVersions(pipelineId: string): Promise<PipelineVersion[]> {
+    return (this.#stmt.listVersions.all(pipelineId) as Row[]).map(versionOf)
   }
 
   async setPipelineStatus(id: string, status: PipelineStatus, at: number): Promise<void> {
@@ -168,7 +196,13 @@ export class SqliteStore implements Store {
 
   async deletePipeline(id: string): Promise<void> {
     this.#transaction(() => {
-      for (const table of ['results', 'dead_letters', 'checkpoints', 'partition_checkpoints'])
+      for (const table of [
+        'results',
+        'dead_letters',
+        'checkpoints',
+        'partition_checkpoints',
+        'pipeline_versions',
+      ])
         this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
       this.#db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
     })
@@ -184,6 +218,7 @@ export class SqliteStore implements Store {
           r.windowEnd,
           r.key === null ? null : JSON.stringify(r.key),
           JSON.stringify(r.results),
+          r.version ?? null,
         )
       }
       for (const d of commit.deadLetters) {
