@@ -106,6 +106,7 @@ test('window results by key with filters; late events in dead letters; a stopped
       key: { 'data.region': 'us' },
       results: { count: 1, sum_data_amount: 1 },
       closed: false,
+      version: 1,
     },
     {
       window_start: '2026-11-26T10:00:00.000Z',
@@ -113,6 +114,7 @@ test('window results by key with filters; late events in dead letters; a stopped
       key: { 'data.region': 'eu' },
       results: { count: 2, sum_data_amount: 15 },
       closed: true,
+      version: 1,
     },
     {
       window_start: '2026-11-26T10:00:00.000Z',
@@ -120,6 +122,7 @@ test('window results by key with filters; late events in dead letters; a stopped
       key: { 'data.region': 'us' },
       results: { count: 1, sum_data_amount: 7 },
       closed: true,
+      version: 1,
     },
   ])
   const euOnly = (await server.call('GET', `/api/pipelines/${p.id}/window?key.data.region=eu`)).body.windows

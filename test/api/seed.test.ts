@@ -76,6 +76,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
       key: null,
       results: { count: sent },
       closed: false,
+      version: 1,
     },
   ])
 
@@ -105,6 +106,7 @@ test("the seed README's examples run unchanged, and a window later the count is 
     key: null,
     results: { count: sent },
     closed: true,
+    version: 1,
   })
   const series = await server.call(
     'GET',
