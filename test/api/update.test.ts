@@ -73,6 +73,18 @@ test('compatible edits under load keep every open window: counts equal a pipelin
   }
   running = false
   await client
+  // one event far ahead: both watermarks (lateness 0 and 1 s) pass every window before it
+  const flush = {
+    event_type: 'e',
+    source: 's',
+    timestamp: new Date(BASE + 1_000_000).toISOString(),
+    data: { k: 'flush', v: 0 },
+  }
+  assert.equal(
+    (await server.call('POST', '/api/events/ingest', { topic: 'load', events: [flush] })).status,
+    200,
+  )
+  sent += 1
   const done = async (id: string) =>
     eventually(async () => {
       const s = (await server.call('GET', `/api/pipelines/${id}`)).body
