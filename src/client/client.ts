@@ -118,6 +118,7 @@ export const OPERATIONS = {
   previewPipeline: ['POST', '/api/pipelines/preview'],
   updatePipeline: ['PUT', '/api/pipelines/{id}'],
   listPipelineVersions: ['GET', '/api/pipelines/{id}/versions'],
+  replayPipeline: ['POST', '/api/pipelines/{id}/replay'],
   startPipeline: ['POST', '/api/pipelines/{id}/start'],
   stopPipeline: ['POST', '/api/pipelines/{id}/stop'],
   deletePipeline: ['DELETE', '/api/pipelines/{id}'],
@@ -210,6 +211,9 @@ export function createClient(options: ClientOptions = {}) {
     updatePipeline: (id: string, spec: PipelineSpec & { reset?: boolean }) =>
       call<Pipeline>('updatePipeline', { params: { id }, body: spec }),
     versions: (id: string) => call<Versions>('listPipelineVersions', { params: { id } }),
+    /** recomputes from `from` ("earliest", an RFC 3339 time or an offset): its windows are replaced */
+    replayPipeline: (id: string, from: 'earliest' | string | number) =>
+      call<Pipeline>('replayPipeline', { params: { id }, body: { from } }),
     startPipeline: (id: string) => call<Pipeline>('startPipeline', { params: { id } }),
     stopPipeline: (id: string) => call<Pipeline>('stopPipeline', { params: { id } }),
     deletePipeline: (id: string) => call<null>('deletePipeline', { params: { id } }),

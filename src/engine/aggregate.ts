@@ -24,10 +24,12 @@ export interface AggregateOutput {
   deadLetters: DeadLetter[]
   late: number
   errors: number
+  /** events before a replay's first window (see replayFrom): their windows are kept as they were */
+  skipped: number
 }
 
 export function newAggregateOutput(): AggregateOutput {
-  return { results: [], deadLetters: [], late: 0, errors: 0 }
+  return { results: [], deadLetters: [], late: 0, errors: 0, skipped: 0 }
 }
 
 interface TaskSnapshot {
@@ -55,6 +57,8 @@ interface OperatorSnapshot {
   firstArrival: number | null
   /** functions added to a running pipeline: result name → the first window start they cover */
   since?: Record<string, number>
+  /** a replay from a point of the log: its first window start (see replayFrom) */
+  from?: number
 }
 
 /** A checkpoint in parts: the operator's own, and one per partition (each saved as a row of its own). */
@@ -153,6 +157,15 @@ export class AggregateOperator {
     return this.#watermark
   }
 
+  /**
+   * Makes this (fresh) state a replay's that recomputes the windows starting at or after `cut` (a
+   * window start, see replay.ts): events before it are skipped and no window starting earlier is
+   * produced; those stay in the store as the first run left them.
+   */
+  replayFrom(cut: number): void {
+    this.#acc.from = cut
+  }
+
   /** Each function's empty accumulator as a checkpoint holds it (state migration: spec-change.ts). */
   freshAccumulatorsJson(): JsonValue[] {
     return this.#acc.freshJson()
@@ -203,19 +216,26 @@ export class AggregateOperator {
     const lateness = this.spec.latenessMs
     const store = task.store
     const single = this.#order.length === 1
+    const first = this.#acc.from
     for (let i = from; i < events.length; i++) {
       const event = events[i]
       const ts = processing ? arrivalMs : event.timestamp
-      if (!this.#extract(event, out)) continue
-      const applied = store.apply(event, ts, task.watermark, out.deadLetters)
-      if (applied === 'late') {
-        out.late++
-        out.deadLetters.push({
-          event,
-          reason: DeadLetterReason.late,
-          detail: lateDetail(ts, task.watermark),
-        })
-      } else if (applied === 'refused') out.errors++
+      if (ts < first) {
+        // before a replay's first window: not applied, but it moves time as it did the first time
+        out.skipped++
+        if (!this.#extract(event, undefined)) continue
+      } else {
+        if (!this.#extract(event, out)) continue
+        const applied = store.apply(event, ts, task.watermark, out.deadLetters)
+        if (applied === 'late') {
+          out.late++
+          out.deadLetters.push({
+            event,
+            reason: DeadLetterReason.late,
+            detail: lateDetail(ts, task.watermark),
+          })
+        } else if (applied === 'refused') out.errors++
+      }
       if (ts > task.maxTs) {
         task.maxTs = ts
         const before = task.watermark
@@ -334,8 +354,8 @@ export class AggregateOperator {
     partials.length = 0
   }
 
-  /** Reads and checks every function's value; dead-letters the event when one is unusable. */
-  #extract(event: Event, out: AggregateOutput): boolean {
+  /** Reads and checks every function's value; dead-letters the event when one is unusable (into `out`, when given). */
+  #extract(event: Event, out: AggregateOutput | undefined): boolean {
     const fns = this.#functions
     const values = this.#acc.values
     for (let i = 0; i < fns.length; i++) {
@@ -345,6 +365,7 @@ export class AggregateOperator {
       values[i] = v
       if (f.value === 'present') continue
       if (v === undefined || v === null) {
+        if (out === undefined) return false
         out.errors++
         out.deadLetters.push({
           event,
@@ -358,6 +379,7 @@ export class AggregateOperator {
           ? typeof v === 'number' && Number.isFinite(v)
           : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
       if (!ok) {
+        if (out === undefined) return false
         out.errors++
         out.deadLetters.push({
           event,
@@ -390,6 +412,7 @@ export class AggregateOperator {
       watermark: time(this.#watermark),
       firstArrival: time(this.#firstArrival),
       ...(Object.keys(since).length > 0 ? { since } : {}),
+      ...(Number.isFinite(this.#acc.from) ? { from: this.#acc.from } : {}),
     }
     const partitions = new Map<number, JsonValue>()
     for (const t of this.#order) {
@@ -435,6 +458,7 @@ export class AggregateOperator {
     this.#watermark = noTime(snap.watermark)
     this.#firstArrival = noTime(snap.firstArrival)
     const since = saved.v === 3 ? (saved.since ?? {}) : {}
+    this.#acc.from = saved.v === 3 ? (saved.from ?? Number.NEGATIVE_INFINITY) : Number.NEGATIVE_INFINITY
     this.#functions.forEach((f, i) => {
       this.#acc.since[i] = since[f.name] ?? Number.NEGATIVE_INFINITY
     })
@@ -451,6 +475,12 @@ export class AggregateOperator {
       }
     }
   }
+}
+
+/** The pipeline watermark a checkpoint's own part holds (every form of it); -Infinity when none. */
+export function savedWatermark(state: JsonValue): number {
+  const w = (state as { watermark?: unknown } | null)?.watermark
+  return typeof w === 'number' ? w : NO_TIME
 }
 
 function time(t: number): number | null {

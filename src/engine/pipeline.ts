@@ -31,7 +31,7 @@ export function clearOutput(out: PipelineOutput): void {
   out.records.length = 0
   out.results.length = 0
   out.deadLetters.length = 0
-  out.in = out.out = out.filtered = out.late = out.errors = 0
+  out.in = out.out = out.filtered = out.late = out.errors = out.skipped = 0
 }
 
 type Step = (event: Event) => Event | undefined
@@ -113,9 +113,9 @@ export class Pipeline {
       this.#from = 0
     }
     const aggregate = this.aggregate as AggregateOperator
-    const before = out.late + out.errors
+    const before = out.late + out.errors + out.skipped
     const next = aggregate.process(passed, arrivalMs, out, this.#from, budget, partition)
-    out.out += next - this.#from - (out.late + out.errors - before)
+    out.out += next - this.#from - (out.late + out.errors + out.skipped - before)
     if (next < passed.length || aggregate.busy) {
       this.#resuming = events
       this.#from = next
@@ -129,6 +129,11 @@ export class Pipeline {
   /** The source's partitions (each gets its window state; see AggregateOperator). */
   addPartitions(partitions: readonly number[]): void {
     this.aggregate?.addPartitions(partitions)
+  }
+
+  /** A fresh state as a replay's recomputing the windows from `cut` on (see AggregateOperator.replayFrom). */
+  replayFrom(cut: number): void {
+    this.aggregate?.replayFrom(cut)
   }
 
   /** Moves time on; false when firing windows used up `budget` (call again). */

@@ -245,6 +245,13 @@ class Topic {
     return out
   }
 
+  /** The first offset appended at or after `time` (the end when none is). */
+  offsetAt(time: number): number {
+    for (const seg of this.#segments)
+      for (let r = 0; r < seg.offsets.length; r++) if (seg.appendedAt[r] >= time) return seg.offsets[r]
+    return this.end
+  }
+
   /** Deletes whole, inactive segments below `keepFrom` that are too old, or past the size budget. */
   retain(keepFrom: number, policy: RetentionPolicy, now: number): number {
     let removed = 0
@@ -395,6 +402,26 @@ export class EmbeddedLog implements EventLog {
     return t
       .read(from, last)
       .map((b) => ({ partition: 0, appendedAt: b.appendedAt, events: b.events, invalid: [] }))
+  }
+
+  async positionsAt(topic: string, at: 'earliest' | number): Promise<{ from: Positions; end: Positions }> {
+    const t = this.#topics.get(topic)
+    if (t === undefined) return { from: {}, end: {} }
+    return { from: { 0: at === 'earliest' ? t.start : Math.max(t.start, t.offsetAt(at)) }, end: { 0: t.end } }
+  }
+
+  async peek(topic: string, from: Positions, max: number): Promise<TailBatch[]> {
+    const t = this.#topics.get(topic)
+    if (t === undefined || max <= 0 || from['0'] === undefined) return []
+    const out: TailBatch[] = []
+    let left = max
+    for (const b of t.read(Math.max(t.start, from['0']), max)) {
+      if (left <= 0) break
+      const events = b.events.length > left ? b.events.slice(0, left) : b.events
+      left -= events.length
+      out.push({ partition: 0, appendedAt: b.appendedAt, events, invalid: [] })
+    }
+    return out
   }
 
   endOffset(topic: string): number {

@@ -166,70 +166,133 @@ export class KafkaLog implements EventLog {
   /** The newest messages of each partition: read from (end − share) up to the end seen at the start, at most 10 s. */
   async tail(topic: string, last: number): Promise<TailBatch[]> {
     if (last <= 0) return []
-    const consumer = new Consumer({
-      ...this.connection('preview'),
-      groupId: `datapulse.preview.${randomUUID()}`,
-      deserializers: stringDeserializers,
-    })
-    try {
-      const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic)
-      if (!ends || ends.length === 0) return []
-      const starts = (await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? []
-      const share = BigInt(Math.ceil(last / ends.length))
+    return this.#withConsumer([], async (consumer) => {
+      const { starts, ends } = await this.#bounds(consumer, topic)
+      const share = BigInt(Math.ceil(last / Math.max(1, ends.length)))
       const from = ends.map((end, p) => {
         const start = starts[p] ?? 0n
         return end - share > start ? end - share : start
       })
-      const wanted = ends.reduce((n, end, p) => n + Number(end - from[p]), 0)
-      if (wanted === 0) return []
-      const stream = await consumer.consume({
-        topics: [topic],
-        mode: 'manual',
-        autocommit: false,
-        maxWaitTime: 100,
-        offsets: from.map((offset, partition) => ({ topic, partition, offset })),
+      return this.#readRange(consumer, topic, from, ends)
+    })
+  }
+
+  async positionsAt(topic: string, at: 'earliest' | number): Promise<{ from: Positions; end: Positions }> {
+    const none = { from: {}, end: {} }
+    return this.#withConsumer(none, async (consumer) => {
+      const { starts, ends } = await this.#bounds(consumer, topic)
+      // the first offset whose timestamp (the append time DataPulse produced it with) is at or after `at`
+      const found =
+        at === 'earliest'
+          ? starts
+          : ((await consumer.listOffsets({ topics: [topic], timestamp: BigInt(at) })).get(topic) ?? [])
+      const from: Positions = {}
+      const end: Positions = {}
+      ends.forEach((e, p) => {
+        const f = found[p]
+        const start = starts[p] ?? 0n
+        from[String(p)] = Number(f === undefined || f < 0n ? e : f < start ? start : f)
+        end[String(p)] = Number(e)
       })
-      const byPartition = new Map<number, Message<Str, Str, Str, Str>[]>()
-      await new Promise<void>((resolve) => {
-        let got = 0
-        const timer = setTimeout(resolve, 10_000)
-        stream.on('data', (m: Message<Str, Str, Str, Str>) => {
-          if (m.offset >= ends[m.partition]) return
-          const list = byPartition.get(m.partition) ?? []
-          byPartition.set(m.partition, list)
-          list.push(m)
-          if (++got >= wanted) {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        stream.on('error', () => {
-          clearTimeout(timer)
-          resolve()
-        })
+      return { from, end }
+    })
+  }
+
+  async peek(topic: string, from: Positions, max: number): Promise<TailBatch[]> {
+    if (max <= 0) return []
+    return this.#withConsumer([], async (consumer) => {
+      const { starts, ends } = await this.#bounds(consumer, topic)
+      const begin = ends.map((_, p) => {
+        const f = from[String(p)]
+        const start = starts[p] ?? 0n
+        return f === undefined ? ends[p] : BigInt(f) < start ? start : BigInt(f)
       })
-      await stream.close().catch(() => undefined)
-      const out: TailBatch[] = []
-      for (const partition of [...byPartition.keys()].sort((a, b) => a - b)) {
-        let current: TailBatch | undefined
-        for (const m of byPartition.get(partition) ?? []) {
-          const appendedAt = Number(m.timestamp)
-          if (current === undefined || current.appendedAt !== appendedAt) {
-            current = { partition, appendedAt, events: [], invalid: [] }
-            out.push(current)
-          }
-          const parsed = parseMessage(m, topic)
-          if ('event' in parsed) current.events.push(parsed.event)
-          else current.invalid.push(parsed)
-        }
-      }
-      return out
+      const stop = ends.map((e, p) => (begin[p] + BigInt(max) < e ? begin[p] + BigInt(max) : e))
+      return this.#readRange(consumer, topic, begin, stop)
+    })
+  }
+
+  /** Runs `work` with a consumer of its own group (nothing committed); `none` for a topic that does not exist. */
+  async #withConsumer<T>(none: T, work: (consumer: Consumer<Str, Str, Str, Str>) => Promise<T>): Promise<T> {
+    const consumer = new Consumer({
+      ...this.connection('peek'),
+      groupId: `datapulse.peek.${randomUUID()}`,
+      deserializers: stringDeserializers,
+    })
+    try {
+      return await work(consumer)
     } catch (err) {
-      if (/unknown topic|does not exist/i.test(describeError(err))) return []
+      if (/unknown topic|does not exist/i.test(describeError(err))) return none
       throw err
     } finally {
       await consumer.close(true).catch(() => undefined)
     }
+  }
+
+  /** Each partition's first retained offset and its end. */
+  async #bounds(
+    consumer: Consumer<Str, Str, Str, Str>,
+    topic: string,
+  ): Promise<{ starts: bigint[]; ends: bigint[] }> {
+    const ends = (await consumer.listOffsets({ topics: [topic] })).get(topic) ?? []
+    const starts =
+      ends.length === 0
+        ? []
+        : ((await consumer.listOffsets({ topics: [topic], timestamp: -2n })).get(topic) ?? [])
+    return { starts, ends: [...ends] }
+  }
+
+  /** The messages of each partition in [from, to), in batches of one append time; at most 10 s. */
+  async #readRange(
+    consumer: Consumer<Str, Str, Str, Str>,
+    topic: string,
+    from: bigint[],
+    to: bigint[],
+  ): Promise<TailBatch[]> {
+    const wanted = to.reduce((n, end, p) => n + Number(end - from[p]), 0)
+    if (wanted <= 0) return []
+    const stream = await consumer.consume({
+      topics: [topic],
+      mode: 'manual',
+      autocommit: false,
+      maxWaitTime: 100,
+      offsets: from.map((offset, partition) => ({ topic, partition, offset })),
+    })
+    const byPartition = new Map<number, Message<Str, Str, Str, Str>[]>()
+    await new Promise<void>((resolve) => {
+      let got = 0
+      const timer = setTimeout(resolve, 10_000)
+      stream.on('data', (m: Message<Str, Str, Str, Str>) => {
+        if (m.offset >= to[m.partition] || m.offset < from[m.partition]) return
+        const list = byPartition.get(m.partition) ?? []
+        byPartition.set(m.partition, list)
+        list.push(m)
+        if (++got >= wanted) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      stream.on('error', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+    await stream.close().catch(() => undefined)
+    const out: TailBatch[] = []
+    for (const partition of [...byPartition.keys()].sort((a, b) => a - b)) {
+      let current: TailBatch | undefined
+      for (const m of byPartition.get(partition) ?? []) {
+        const appendedAt = Number(m.timestamp)
+        if (current === undefined || current.appendedAt !== appendedAt) {
+          current = { partition, appendedAt, events: [], invalid: [] }
+          out.push(current)
+        }
+        const parsed = parseMessage(m, topic)
+        if ('event' in parsed) current.events.push(parsed.event)
+        else current.invalid.push(parsed)
+      }
+    }
+    return out
   }
 
   async writeSink(topic: string, output: SinkWrite): Promise<void> {

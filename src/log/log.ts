@@ -27,7 +27,7 @@ export interface ReaderBatch extends LogBatch {
   invalid: InvalidMessage[]
 }
 
-/** Newest events of one partition, oldest first (a preview's input). */
+/** Events of one partition read outside any reader, oldest first (a preview's input, a replay's first events). */
 export interface TailBatch {
   partition: number
   appendedAt: number
@@ -114,6 +114,14 @@ export interface EventLog {
    * partition's oldest first; none for a topic that does not exist. Reads only: no group, no commit.
    */
   tail(topic: string, last: number): Promise<TailBatch[]>
+  /**
+   * Where each partition of a topic stands: `from` is the first offset retained (`'earliest'`) or
+   * the first appended at or after a time (epoch ms; the end when none is), `end` the next offset
+   * to be written. A topic that does not exist has no partitions.
+   */
+  positionsAt(topic: string, at: 'earliest' | number): Promise<{ from: Positions; end: Positions }>
+  /** Up to `max` events of each partition from `from` on, oldest first. Reads only: no group, no commit. */
+  peek(topic: string, from: Positions, max: number): Promise<TailBatch[]>
   /** Creates the topics a pipeline writes to when missing (Kafka: through the admin API). */
   prepareTopics(topics: string[]): Promise<void>
   /** Writes a pipeline's output to its sink topic (embedded: as events; Kafka: windows as JSON, keyed). */

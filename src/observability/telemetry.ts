@@ -12,7 +12,7 @@ export interface TelemetrySource {
   }>
 }
 
-const PIPELINE_COUNTERS: Array<[keyof PipelineStats, string]> = [
+const PIPELINE_COUNTERS: Array<[Exclude<keyof PipelineStats, 'replay'>, string]> = [
   ['events_in', 'events read by the pipeline'],
   ['events_out', 'events that passed every stage'],
   ['filtered', 'events dropped by filter (or enrich with on_missing: drop)'],

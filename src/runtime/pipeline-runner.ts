@@ -17,6 +17,7 @@ import {
   type PartitionStats,
   type PipelineStats,
   partitionStates,
+  type ReplayStats,
   type Store,
 } from '../stores/store.ts'
 
@@ -336,6 +337,7 @@ export class PipelineRunner {
     s.filtered += out.filtered
     s.late += out.late
     s.errors += out.errors
+    if (s.replay) this.#followReplay(s.replay, out.skipped)
     const closed: WindowResult[] = []
     const version = this.#o.version
     for (const r of out.results) {
@@ -497,6 +499,16 @@ export class PipelineRunner {
     return points
   }
 
+  /** Counts what the replay skipped; once every partition has read to its target, the replay is done. */
+  #followReplay(replay: ReplayStats, skipped: number): void {
+    replay.skipped += skipped
+    if (replay.finishedAt !== null) return
+    for (const [partition, target] of Object.entries(replay.target))
+      if ((this.#positions[partition] ?? 0) < target) return
+    replay.finishedAt = this.#o.clock()
+    this.#dirtySinceCheckpoint = true
+  }
+
   /** Adds what a batch of `partition` counted (the output's counters since `before`) to that partition's. */
   #countPartition(
     partition: number,
@@ -521,7 +533,7 @@ export class PipelineRunner {
     ])
     return {
       state: snap.state,
-      stats: { ...this.#stats },
+      stats: { ...this.#stats, ...(this.#stats.replay ? { replay: { ...this.#stats.replay } } : {}) },
       partitions: [...known]
         .sort((a, b) => a - b)
         .map((partition) => ({

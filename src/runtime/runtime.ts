@@ -1,12 +1,13 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
-import type { AggregateLimits } from '../engine/aggregate.ts'
+import { type AggregateLimits, savedWatermark } from '../engine/aggregate.ts'
 import { type DryRunResult, type DryStep, dryRun } from '../engine/dry-run.ts'
 import { IdSequence, normalizeEvents } from '../engine/events.ts'
 import { keyPasses, parseKeyFilters } from '../engine/key-filter.ts'
 import { Pipeline } from '../engine/pipeline.ts'
 import { type PipelineDefinition, parsePipeline } from '../engine/pipeline-spec.ts'
+import { replayCut } from '../engine/replay.ts'
 import { changeLoses, migrateState } from '../engine/spec-change.ts'
 import { isPlainObject, type JsonValue, type WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
@@ -14,13 +15,16 @@ import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
 import {
+  type Checkpoint,
   checkpointPositions,
+  emptyPartitionStats,
   emptyStats,
   type PipelineRecord,
   type PipelineStats,
   PipelineStatus,
   type PipelineVersion,
   partitionStates,
+  type ReplayStats,
   type ResultQuery,
   type Store,
 } from '../stores/store.ts'
@@ -29,6 +33,7 @@ import { MemorySampler } from './memory-sampler.ts'
 import { type PartitionProgress, PipelineRunner } from './pipeline-runner.ts'
 import { PREVIEW_ITEMS, PREVIEW_WORK, previewInput } from './preview-input.ts'
 import { RateMeter } from './rate-meter.ts'
+import { type ReplayFrom, replayFrom } from './replay-from.ts'
 
 export interface RuntimeOptions {
   config: Config
@@ -49,10 +54,37 @@ export interface PipelineView {
   failure: string | undefined
   /** why a running pipeline cannot read or write right now (it keeps retrying) */
   degraded: string | undefined
+  /** the last replay and how far it has come */
+  replay: ReplayProgress | undefined
+}
+
+/** A replay as the API shows it: offsets summed over the partitions. */
+export interface ReplayProgress {
+  from: string | number
+  cut: number | null
+  startedAt: number
+  finishedAt: number | null
+  /** where it began, where it stands, where it is live again */
+  start: number
+  position: number
+  target: number
+  skipped: number
+  /** events read per second since it began (until it finished) */
+  eventsPerSecond: number
 }
 
 export interface WindowQuery extends ResultQuery {
   state: 'open' | 'closed' | 'all'
+}
+
+interface ReplayPlan {
+  /** the first window start recomputed; null: every window */
+  cut: number | null
+  positions: Positions
+  target: Positions
+  checkpoint: Checkpoint | undefined
+  /** the whole log is read again: the counters start again too */
+  resetCounters: boolean
 }
 
 interface Entry {
@@ -292,6 +324,142 @@ export class Runtime {
     return outcome
   }
 
+  /**
+   * Recomputes a pipeline from a point of its source topic (POST /api/pipelines/{id}/replay): the
+   * windows from that point on (see engine/replay.ts for where exactly) are deleted and computed
+   * again from the log with fresh state, in the same commit that moves the positions back; the
+   * pipeline then runs (live once it has read to where the topic ended when asked). A replay
+   * from "earliest" starts the counters again too; otherwise they count on, the replay included.
+   */
+  async replayPipeline(id: string, body: unknown): Promise<Outcome<PipelineView>> {
+    const entry = this.#entries.get(id)
+    if (!entry) return { ok: false, error: notFound('pipeline', id) }
+    const asked = replayFrom(body)
+    if (!asked.ok) return asked
+    const definition = entry.definition
+    if (definition === null)
+      return {
+        ok: false,
+        error: new AppError('conflict', `pipeline '${entry.record.name}' cannot replay: ${entry.failure}`),
+      }
+    return this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
+      const wasRunning = entry.runner !== undefined || entry.retry !== undefined
+      this.#stopRetrying(entry)
+      await this.#stopRunner(entry)
+      const planned = await this.#planReplay(id, definition, asked.value).catch(
+        (err: Error): Outcome<ReplayPlan> => ({
+          ok: false,
+          error: new AppError('unavailable', `the source topic cannot be read: ${err.message}`),
+        }),
+      )
+      if (!planned.ok) {
+        if (wasRunning) await this.#startRunner(entry)
+        return planned
+      }
+      const { cut, positions, target, checkpoint, resetCounters } = planned.value
+      const fresh = new Pipeline(definition.stages, this.lookups, this.#limits)
+      if (cut !== null) fresh.replayFrom(cut)
+      const state = fresh.snapshot().state
+      const keep = !resetCounters && checkpoint !== undefined
+      const stats: PipelineStats = {
+        ...(keep ? checkpoint.stats : emptyStats()),
+        replay: {
+          from: asked.value.given,
+          cut,
+          startedAt: this.clock(),
+          finishedAt: null,
+          start: positions,
+          target,
+          skipped: 0,
+        },
+      }
+      const before = new Map(checkpoint?.partitions.map((p) => [p.partition, p.stats]) ?? [])
+      await this.store.commit(id, {
+        dropResultsFrom: cut ?? Number.MIN_SAFE_INTEGER,
+        results: [],
+        deadLetters: [],
+        checkpoint: {
+          state,
+          stats,
+          partitions: Object.entries(target).map(([p, _]) => ({
+            partition: Number(p),
+            position: positions[p],
+            state: null,
+            stats: { ...((keep ? before.get(Number(p)) : undefined) ?? emptyPartitionStats()) },
+          })),
+        },
+      })
+      entry.stats = stats
+      entry.parked = undefined
+      entry.generation++
+      await this.#startRunner(entry)
+      return { ok: true, value: this.#view(entry) }
+    })
+  }
+
+  /** Where a replay begins on each partition, what it recomputes, and where it is live again. */
+  async #planReplay(
+    id: string,
+    definition: PipelineDefinition,
+    asked: ReplayFrom,
+  ): Promise<Outcome<ReplayPlan>> {
+    const topic = definition.sourceTopic
+    const aggregate = definition.stages.find((s) => s.kind === 'aggregate')
+    const processing = aggregate?.kind === 'aggregate' && aggregate.spec.time === 'processing'
+    const checkpoint = await this.store.loadCheckpoint(id)
+    const bounds = await this.log.positionsAt(topic, 'earliest')
+    const target = bounds.end
+    const clamp = (p: string, offset: number) => Math.min(Math.max(offset, bounds.from[p]), target[p])
+    // the first event's time at some positions (processing time: its arrival)
+    const firstTime = async (at: Record<string, number>) => {
+      let t = Number.POSITIVE_INFINITY
+      for (const b of await this.log.peek(topic, at, 1)) {
+        if (processing) t = Math.min(t, b.appendedAt)
+        else for (const e of b.events) t = Math.min(t, e.timestamp)
+      }
+      return Number.isFinite(t) ? t : null
+    }
+    let time: number | null = null
+    if (asked.kind === 'time') time = asked.at
+    else if (asked.kind === 'offset') {
+      const at: Record<string, number> = {}
+      for (const p of Object.keys(target)) at[p] = clamp(p, asked.offset)
+      time = await firstTime(at)
+      if (time === null)
+        return {
+          ok: false,
+          error: new AppError(
+            'conflict',
+            `nothing to replay from offset ${asked.offset}: '${topic}' ends at ${JSON.stringify(target)}`,
+          ),
+        }
+    }
+    if (aggregate?.kind !== 'aggregate') {
+      // without windows a replay is a position: the events from there go through the chain again
+      const positions =
+        asked.kind === 'earliest'
+          ? bounds.from
+          : asked.kind === 'offset'
+            ? Object.fromEntries(Object.keys(target).map((p) => [p, clamp(p, asked.offset)]))
+            : (await this.log.positionsAt(topic, asked.at)).from
+      return {
+        ok: true,
+        value: { cut: null, positions, target, checkpoint, resetCounters: asked.kind === 'earliest' },
+      }
+    }
+    const dropped = Object.values(bounds.from).some((offset) => offset > 0)
+    let retainedFrom: number | null = null
+    if (dropped)
+      for (const b of await this.log.peek(topic, bounds.from, 1))
+        retainedFrom = Math.max(retainedFrom ?? b.appendedAt, b.appendedAt)
+    const watermark = checkpoint ? savedWatermark(checkpoint.state) : Number.NEGATIVE_INFINITY
+    const planned = replayCut(aggregate.spec.window, time, watermark, retainedFrom)
+    if (!planned.ok) return { ok: false, error: new AppError('conflict', `cannot replay: ${planned.reason}`) }
+    const { cut } = planned
+    const positions = cut === null ? bounds.from : (await this.log.positionsAt(topic, cut)).from
+    return { ok: true, value: { cut, positions, target, checkpoint, resetCounters: cut === null } }
+  }
+
   async listVersions(id: string): Promise<Outcome<PipelineVersion[]>> {
     if (!this.#entries.has(id)) return { ok: false, error: notFound('pipeline', id) }
     return { ok: true, value: await this.store.listVersions(id) }
@@ -347,16 +515,35 @@ export class Runtime {
   }
 
   #view(e: Entry): PipelineView {
+    const stats = e.runner ? e.runner.stats : e.stats
+    const partitions = e.runner ? e.runner.partitions() : e.partitions
     return {
       record: e.record,
-      stats: e.runner ? e.runner.stats : e.stats,
-      partitions: e.runner ? e.runner.partitions() : e.partitions,
+      stats,
+      partitions,
+      replay: stats.replay && this.#replayProgress(stats.replay, partitions),
       lag: e.runner ? e.runner.lag : 0,
       pendingResults: e.runner ? e.runner.pendingResults : 0,
       watermark: e.runner ? e.runner.watermark : null,
       failure: e.failure,
       degraded: e.runner?.degraded ?? e.startProblem,
     }
+  }
+
+  #replayProgress(r: ReplayStats, partitions: PartitionProgress[]): ReplayProgress {
+    const at = new Map(partitions.map((p) => [String(p.partition), p.position]))
+    let start = 0
+    let position = 0
+    let target = 0
+    for (const [p, end] of Object.entries(r.target)) {
+      const from = r.start[p] ?? 0
+      start += from
+      target += end
+      position += Math.min(end, Math.max(from, at.get(p) ?? from))
+    }
+    const seconds = ((r.finishedAt ?? this.clock()) - r.startedAt) / 1000
+    const eventsPerSecond = seconds > 0 ? Math.round((position - start) / seconds) : 0
+    return { ...r, start, position, target, eventsPerSecond }
   }
 
   #serial<T>(entry: Entry, work: () => Promise<T>): Promise<T> {

@@ -37,6 +37,25 @@ export interface PipelineStats {
   late: number
   errors: number
   results: number
+  /** the last replay (POST …/replay), kept with the counters so a restart goes on showing it */
+  replay?: ReplayStats
+}
+
+/** A replay of the source topic: from where, what it recomputes, how far it has come. */
+export interface ReplayStats {
+  /** as asked: "earliest", an RFC 3339 time or an offset */
+  from: string | number
+  /** the first window start it recomputes; null: every window */
+  cut: number | null
+  startedAt: number
+  /** when the reading reached `target` (null: still replaying) */
+  finishedAt: number | null
+  /** partition → the offset it began at */
+  start: Record<string, number>
+  /** partition → the end of the topic when it was asked: past this the pipeline is live again */
+  target: Record<string, number>
+  /** events read that belong to windows before the cut (kept as they were) */
+  skipped: number
 }
 
 export function emptyStats(): PipelineStats {
@@ -98,6 +117,8 @@ export interface DeadLetterRecord {
 
 /** Everything one processed stretch of the log produced, written in one transaction. */
 export interface PipelineCommit {
+  /** first deletes the results of windows starting at or after this (a replay recomputes them) */
+  dropResultsFrom?: number
   results: WindowResult[]
   deadLetters: DeadLetterRecord[]
   /** the results as series points (pipeline.<name>.<function>) */

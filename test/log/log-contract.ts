@@ -142,6 +142,29 @@ export function logContract(name: string, newLog: (t: TestContext) => Promise<Ev
     assert.deepEqual(await log.tail(topic('missing'), 10), [])
   })
 
+  test(`${name}: positions at the earliest, at a time and at the end; peek reads from positions, outside any group`, async (t) => {
+    const log = await newLog(t)
+    if (!log) return
+    const src = topic('seek')
+    assert.deepEqual(await log.positionsAt(topic('missing'), 'earliest'), { from: {}, end: {} })
+    await log.prepareTopics([src])
+    await log.append(src, events(0, 10))
+    await new Promise((r) => setTimeout(r, 30))
+    const between = Date.now()
+    await new Promise((r) => setTimeout(r, 30))
+    await log.append(src, events(10, 5))
+    assert.deepEqual(await log.positionsAt(src, 'earliest'), { from: { 0: 0 }, end: { 0: 15 } })
+    assert.deepEqual(await log.positionsAt(src, between), { from: { 0: 10 }, end: { 0: 15 } })
+    assert.deepEqual((await log.positionsAt(src, Date.now() + 60_000)).from, { 0: 15 })
+    const peeked = await log.peek(src, { 0: 8 }, 4)
+    assert.deepEqual(
+      peeked.flatMap((b) => b.events.map((e) => e.id)),
+      ['e8', 'e9', 'e10', 'e11'],
+    )
+    assert.ok(peeked.every((b) => b.partition === 0 && b.appendedAt > 0))
+    assert.deepEqual(await log.peek(src, { 0: 15 }, 4), [])
+  })
+
   test(`${name}: window results reach the sink as window_result events another pipeline reads`, async (t) => {
     const log = await newLog(t)
     if (!log) return

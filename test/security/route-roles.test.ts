@@ -17,6 +17,7 @@ const ROUTE_ROLES: Record<string, Role | 'public'> = {
   'POST /api/pipelines/preview': 'admin',
   'PUT /api/pipelines/{id}': 'admin',
   'GET /api/pipelines/{id}/versions': 'read',
+  'POST /api/pipelines/{id}/replay': 'admin',
   'GET /api/pipelines': 'read',
   'GET /api/pipelines/{id}': 'read',
   'DELETE /api/pipelines/{id}': 'admin',

@@ -15,6 +15,7 @@ import {
   PipelineUpdateBody,
   PreviewBody,
   PreviewResponse,
+  ReplayBody,
   VersionsResponse,
   WindowQuerystring,
   WindowResponse,
@@ -25,6 +26,8 @@ const iso = (ms: number) => new Date(ms).toISOString()
 
 export function pipelineJson(v: PipelineView): PipelineJson {
   const r = v.record
+  const { replay: _saved, ...counters } = v.stats
+  const replay = v.replay
   const out: PipelineJson = {
     ...r.spec,
     id: r.id,
@@ -34,7 +37,7 @@ export function pipelineJson(v: PipelineView): PipelineJson {
     updated_at: iso(r.updatedAt),
     version: r.version,
     stats: {
-      ...v.stats,
+      ...counters,
       lag: v.lag,
       pending_results: v.pendingResults,
       watermark: v.watermark === null ? null : iso(v.watermark),
@@ -44,6 +47,22 @@ export function pipelineJson(v: PipelineView): PipelineJson {
       })),
       condition: v.degraded === undefined ? 'ok' : 'degraded',
       ...(v.degraded === undefined ? {} : { condition_reason: v.degraded }),
+      ...(replay === undefined
+        ? {}
+        : {
+            replay: {
+              from: replay.from,
+              state: replay.finishedAt === null ? ('replaying' as const) : ('done' as const),
+              recomputes_from: replay.cut === null ? null : iso(replay.cut),
+              started_at: iso(replay.startedAt),
+              finished_at: replay.finishedAt === null ? null : iso(replay.finishedAt),
+              start: replay.start,
+              position: replay.position,
+              target: replay.target,
+              skipped: replay.skipped,
+              events_per_second: replay.eventsPerSecond,
+            },
+          }),
     },
   }
   if (v.failure !== undefined) out.status_reason = v.failure
@@ -176,6 +195,29 @@ export function pipelineRoutes(app: Server, runtime: Runtime): void {
         })),
       }))
     },
+  )
+
+  app.post(
+    '/api/pipelines/:id/replay',
+    {
+      schema: {
+        operationId: 'replayPipeline',
+        summary:
+          'Recompute from a point of the source topic ("earliest", an RFC 3339 time or an offset): its windows are replaced, then it runs live',
+        tags: ['pipelines'],
+        params: IdParams,
+        body: ReplayBody,
+        response: { 200: PipelineResponse, ...errors(400, 404, 409, 413, 415, 503) },
+      },
+      validatorCompiler: documentOnly,
+      config: { role: 'admin' },
+    },
+    async (request, reply) =>
+      respond(
+        reply,
+        await runtime.replayPipeline((request.params as { id: string }).id, request.body),
+        pipelineJson,
+      ),
   )
 
   const lifecycle = (action: 'start' | 'stop', run: (id: string) => Promise<Outcome<PipelineView>>) =>

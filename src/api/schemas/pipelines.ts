@@ -119,6 +119,20 @@ export const PipelineUpdateBody = Type.Object(
   { additionalProperties: false },
 )
 
+export const ReplayBody = Type.Object(
+  {
+    from: Type.Union(
+      [
+        Type.Literal('earliest'),
+        Type.String({ format: 'date-time', description: 'the first record appended at or after this time' }),
+        Type.Integer({ minimum: 0, description: 'an offset (on every partition)' }),
+      ],
+      { description: 'where in the source topic to recompute from (within retention)' },
+    ),
+  },
+  { additionalProperties: false },
+)
+
 export const VersionsResponse = Type.Object({
   pipeline_id: Type.String(),
   versions: Type.Array(
@@ -160,6 +174,27 @@ export const PipelineStatsSchema = Type.Object({
     description: 'degraded: the source or sink is failing right now; the pipeline keeps retrying',
   }),
   condition_reason: Type.Optional(Type.String()),
+  replay: Type.Optional(
+    Type.Object(
+      {
+        from: Type.Union([Type.String(), Type.Integer()], { description: 'as asked' }),
+        state: Type.Union([Type.Literal('replaying'), Type.Literal('done')]),
+        recomputes_from: Type.Union([Type.String(), Type.Null()], {
+          description: 'the first window start recomputed (null: every window)',
+        }),
+        started_at: Type.String(),
+        finished_at: Type.Union([Type.String(), Type.Null()]),
+        start: Type.Integer({ description: 'the offset it began at (summed over partitions)' }),
+        position: Type.Integer({ description: 'the offset it has read to (summed over partitions)' }),
+        target: Type.Integer({
+          description: 'the end of the topic when it was asked (summed): past it the pipeline is live',
+        }),
+        skipped: Type.Integer({ description: 'events read that belong to windows before the cut (kept)' }),
+        events_per_second: Type.Integer(),
+      },
+      { description: 'the last replay (POST /api/pipelines/{id}/replay)' },
+    ),
+  ),
 })
 
 export const PipelineResponse = Type.Object(

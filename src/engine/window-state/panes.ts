@@ -103,7 +103,7 @@ export class PaneWindows implements WindowStore {
       start -= this.#slide
     ) {
       const end = start + this.#size
-      if (end <= watermark || this.#scheduled.has(start)) continue
+      if (end <= watermark || start < this.#acc.from || this.#scheduled.has(start)) continue
       this.#scheduled.add(start)
       this.#due.push(end, start)
     }

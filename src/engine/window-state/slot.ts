@@ -55,6 +55,11 @@ export class Accumulation {
    * pipeline starts with the windows that open after the change); -Infinity: every window
    */
   readonly since: number[]
+  /**
+   * A replay's first window start: no window starting before it is this state's (the store keeps
+   * those as they were), and events before it are skipped; -Infinity: every window
+   */
+  from = Number.NEGATIVE_INFINITY
   /** per function: where its state is, in `nums` (numeric) or in `objs` */
   readonly #at: number[] = []
   readonly #objects: number

@@ -1,7 +1,7 @@
 import pg from 'pg'
 import type { ApiKeyRecord } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
-import type { JsonValue, WindowResult } from '../../engine/types.ts'
+import type { WindowResult } from '../../engine/types.ts'
 import { mod } from '../../engine/windows.ts'
 import {
   foldPoint,
@@ -223,6 +223,11 @@ export class PostgresStore implements Store {
 
   async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
     await this.#tx(async (c) => {
+      if (commit.dropResultsFrom !== undefined)
+        await c.query('DELETE FROM results WHERE pipeline_id = $1 AND window_start >= $2', [
+          pipelineId,
+          commit.dropResultsFrom,
+        ])
       if (commit.results.length > 0) {
         const r = commit.results
         await c.query(

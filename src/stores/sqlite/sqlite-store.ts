@@ -4,7 +4,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite'
 import { Worker } from 'node:worker_threads'
 import type { ApiKeyRecord } from '../../auth/key-types.ts'
 import { parseKeyFilters } from '../../engine/key-filter.ts'
-import type { JsonValue, WindowResult } from '../../engine/types.ts'
+import type { WindowResult } from '../../engine/types.ts'
 import {
   apiKeyOf,
   checkpointOf,
@@ -79,6 +79,7 @@ export class SqliteStore implements Store {
         'INSERT OR REPLACE INTO pipeline_versions (pipeline_id, version, spec, created_at, reset) VALUES (?, ?, ?, ?, ?)',
       ),
       listVersions: db.prepare('SELECT * FROM pipeline_versions WHERE pipeline_id = ? ORDER BY version'),
+      dropResultsFrom: db.prepare('DELETE FROM results WHERE pipeline_id = ? AND window_start >= ?'),
       upsertResult: db.prepare(
         `INSERT INTO results (pipeline_id, window_start, key_id, window_end, key, results, version) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (pipeline_id, window_start, key_id) DO UPDATE SET window_end = excluded.window_end, key = excluded.key,
@@ -210,6 +211,8 @@ export class SqliteStore implements Store {
 
   async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
     this.#transaction(() => {
+      if (commit.dropResultsFrom !== undefined)
+        this.#stmt.dropResultsFrom.run(pipelineId, commit.dropResultsFrom)
       for (const r of commit.results) {
         this.#stmt.upsertResult.run(
           pipelineId,
