@@ -28,6 +28,7 @@ import {
   type ResultQuery,
   type Store,
 } from '../stores/store.ts'
+import { IngestHistory } from './ingest-history.ts'
 import { Lookups } from './lookups.ts'
 import { MemorySampler } from './memory-sampler.ts'
 import { type PartitionProgress, PipelineRunner } from './pipeline-runner.ts'
@@ -69,8 +70,8 @@ export interface ReplayProgress {
   position: number
   target: number
   skipped: number
-  /** events read per second since it began (until it finished) */
-  eventsPerSecond: number
+  /** events read per second since it began (until it finished); null when no time has passed to tell */
+  eventsPerSecond: number | null
 }
 
 export interface WindowQuery extends ResultQuery {
@@ -130,6 +131,7 @@ export class Runtime {
   readonly #entries = new Map<string, Entry>()
   readonly #limits: AggregateLimits & { maxWindowsPerEvent: number }
   readonly #ids = new IdSequence(randomBytes(6).toString('base64url'))
+  readonly #history: IngestHistory
   #ingested = 0
   /** the process RSS, sampled a few times a second (reading it per request would cost a system call each) */
   readonly #memory = new MemorySampler(250)
@@ -146,6 +148,11 @@ export class Runtime {
     this.lookups = new Lookups(store)
     this.startedAt = this.clock()
     this.ingestRate = new RateMeter(this.clock)
+    this.#history = new IngestHistory((points) =>
+      this.store
+        .writeMetrics(points)
+        .catch((err: Error) => this.logger.warn({ err }, 'ingest history not written')),
+    )
     this.telemetry = new Telemetry({
       pipelines: () =>
         [...this.#entries.values()].map((e) => {
@@ -542,7 +549,7 @@ export class Runtime {
       position += Math.min(end, Math.max(from, at.get(p) ?? from))
     }
     const seconds = ((r.finishedAt ?? this.clock()) - r.startedAt) / 1000
-    const eventsPerSecond = seconds > 0 ? Math.round((position - start) / seconds) : 0
+    const eventsPerSecond = seconds > 0 ? Math.round((position - start) / seconds) : null
     return { ...r, start, position, target, eventsPerSecond }
   }
 
@@ -796,6 +803,7 @@ export class Runtime {
     }
     this.#ingested += events.length
     this.ingestRate.add(events.length)
+    this.#history.add(events.length, this.clock())
     this.telemetry.ingestEvents.inc(events.length)
     return { ok: true, value: { accepted: events.length, topics } }
   }
@@ -861,6 +869,8 @@ export class Runtime {
     this.#memory.stop()
     for (const e of this.#entries.values()) this.#cancelRetry(e)
     await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
+    this.#history.flush()
+    await this.#history.written
     await this.log.close()
     await this.store.close()
   }

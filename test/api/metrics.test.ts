@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { startServer } from '../helpers/server.ts'
+import { eventually, manualClock, startServer } from '../helpers/server.ts'
 
 test('metrics: record one or many, list series, query with tags, step and every agg; bad input is a 400', async (t) => {
   const server = await startServer(t)
@@ -85,4 +85,32 @@ test('metrics: record one or many, list series, query with tags, step and every 
     3,
     'nothing stored by the refused requests',
   )
+})
+
+test('the ingest rate is kept as a series: a point per 10 s while events arrive, a 0 after a quiet stretch', async (t) => {
+  const base = Date.parse('2026-11-26T10:00:00Z')
+  const clock = manualClock(base + 1_000)
+  const server = await startServer(t, { clock: clock.now })
+  const ingest = async (n: number) => {
+    const events = Array.from({ length: n }, () => ({ event_type: 'e', source: 's', data: {} }))
+    assert.equal((await server.call('POST', '/api/events/ingest', { topic: 'in', events })).status, 200)
+  }
+  await ingest(50)
+  clock.set(base + 6_000)
+  await ingest(30)
+  clock.set(base + 12_000)
+  await ingest(20)
+  // a quiet minute, then more: the bucket before is written, with a 0 after it
+  clock.set(base + 65_000)
+  await ingest(10)
+  const query = `/api/metrics?name=datapulse.ingest.events_per_second&from=${new Date(base - 60_000).toISOString()}&to=${new Date(base + 120_000).toISOString()}&step=10s&agg=avg`
+  const points = await eventually(async () => {
+    const series = (await server.call('GET', query)).body.series
+    return series?.[0]?.points.length === 3 ? series[0].points : undefined
+  })
+  assert.deepEqual(points, [
+    { timestamp: '2026-11-26T10:00:00.000Z', value: 8 },
+    { timestamp: '2026-11-26T10:00:10.000Z', value: 2 },
+    { timestamp: '2026-11-26T10:00:20.000Z', value: 0 },
+  ])
 })

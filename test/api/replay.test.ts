@@ -18,7 +18,7 @@ type Replay = {
   position: number
   target: number
   skipped: number
-  events_per_second: number
+  events_per_second: number | null
 }
 
 const BASE = Date.parse('2026-11-26T10:00:00Z')
@@ -124,7 +124,7 @@ test('a replay from earliest gives the same closed results as the first run, no 
   const replay = after.stats.replay as Replay
   assert.deepEqual([replay.state, replay.position, replay.target, replay.skipped], ['done', sent, sent, 0])
   // the test's clock stands still: no time passed, no rate to give
-  assert.equal(replay.events_per_second, 0)
+  assert.equal(replay.events_per_second, null)
   const again = await closed(server, p.id)
   assert.equal(new Set(again.map(id)).size, again.length, 'no window twice')
   assert.deepEqual(

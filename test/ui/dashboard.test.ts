@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { ARTIFACTS, browser } from '../helpers/browser.ts'
-import { startServer, type TestServer } from '../helpers/server.ts'
+import { eventually, startServer, type TestServer } from '../helpers/server.ts'
 
 const ingest = (server: TestServer, events: unknown[]) =>
   server.call('POST', '/api/events/ingest', { events })
@@ -152,4 +152,101 @@ test('dashboard: metrics explorer and lookup tables', async (t) => {
     tier: 'free',
   })
   await page.screenshot({ path: `${ARTIFACTS}dashboard-lookups.png`, fullPage: true })
+})
+
+test('dashboard: charts follow the data (stored ingest history, latest values, a result picker, long keys), the page follows the state, replay progress', async (t) => {
+  const context = await browser(t)
+  if (!context) return
+  const server = await startServer(t)
+  const page = await context.newPage()
+  const problems: string[] = []
+  page.on('pageerror', (err) => problems.push(err.message))
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`)
+  })
+  // twenty minutes of stored ingest rate, as the server keeps it (a point per 10 s)
+  const now = Date.now()
+  const from = now - (now % 10_000) - 20 * 60_000
+  await server.call('POST', '/api/metrics', {
+    metrics: Array.from({ length: 120 }, (_, i) => ({
+      name: 'datapulse.ingest.events_per_second',
+      value: 100 + (i % 12) * 10,
+      timestamp: from + i * 10_000,
+    })),
+  })
+  const longKey = `/products/${'very-long-category-name/'.repeat(5)}item`
+  const p = (
+    await server.call('POST', '/api/pipelines', {
+      name: 'pages',
+      description: 'Clicks per page and the time spent, hourly',
+      source_topic: 'clicks',
+      transformation: {
+        aggregate: {
+          window_seconds: 3600,
+          functions: ['count', { sum: 'data.ms' }],
+          group_by: ['data.page'],
+        },
+      },
+      start: true,
+    })
+  ).body
+  const click = (page: string, ms: number) => ({ event_type: 'click', source: 'web', data: { page, ms } })
+  await server.call('POST', '/api/events/ingest', {
+    topic: 'clicks',
+    events: [click('/home', 10), click('/home', 20), click(longKey, 7)],
+  })
+
+  await page.goto(`${server.url}/ui#/`)
+  const chart = page.locator('.chart[aria-label^="Ingest rate"]')
+  await chart.locator('canvas').waitFor()
+  // the axis starts where the stored history does, not at page load
+  const shownFrom = async () => {
+    const label = (await chart.getAttribute('aria-label')) ?? ''
+    const m = / (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.\dZ]*) to /.exec(label)
+    return m ? Date.parse(m[1].replace(' ', 'T')) : Number.NaN
+  }
+  await eventually(async () => (Math.abs((await shownFrom()) - from) < 1_000 ? true : undefined), 10_000)
+  // the legend shows the latest value without the pointer over the chart
+  const value = (await chart.locator('.u-legend .u-series').nth(1).locator('.u-value').textContent()) ?? ''
+  assert.match(value, /\d/)
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-overview-history.png`, fullPage: true })
+
+  await page.goto(`${server.url}/ui#/pipelines/${p.id}`)
+  await page.locator('.description', { hasText: 'Clicks per page and the time spent, hourly' }).waitFor()
+  await page.locator('#windows').filter({ hasText: 'count: 2' }).first().waitFor()
+  // running: the primary button is Stop, and there is no Start
+  await page.getByRole('button', { name: 'Stop' }).waitFor()
+  assert.equal(await page.getByRole('button', { name: 'Start' }).count(), 0)
+  // a long key wraps in its cell, whole in its title
+  const cell = page.locator('#windows .key', { hasText: 'very-long-category-name' })
+  assert.equal(await cell.getAttribute('title'), longKey)
+  const box = await cell.boundingBox()
+  assert.ok(box && box.width <= 460 && box.height > 30, `the key's box: ${JSON.stringify(box)}`)
+  // in the legend it is cut, whole on hover; values show without hovering
+  const legend = page.locator('.u-legend .u-series .u-label', { hasText: '…' })
+  assert.equal(await legend.getAttribute('title'), longKey)
+  assert.match(
+    (await page.locator('.u-legend .u-series').nth(1).locator('.u-value').textContent()) ?? '',
+    /\d/,
+  )
+  // the chart draws the result picked
+  await page.getByLabel('Result to chart').selectOption('sum_data_ms')
+  await page.getByRole('heading', { name: 'sum_data_ms by window and key' }).waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-pipeline-picker.png`, fullPage: true })
+
+  await page.getByRole('button', { name: 'Stop' }).click()
+  await page.getByRole('button', { name: 'Start' }).waitFor()
+  await page.getByRole('button', { name: 'Start' }).click()
+  await page.getByRole('button', { name: 'Stop' }).waitFor()
+
+  // a replay from the page: asked in a dialog, its progress shown until it is live again
+  page.once('dialog', (d) => void d.accept('earliest'))
+  await page.getByRole('button', { name: 'Replay…' }).click()
+  await page.locator('.replay', { hasText: /Replayed from earliest \(every window\): 3 events/ }).waitFor()
+  await page.locator('#windows').filter({ hasText: 'count: 2' }).first().waitFor()
+  await page.screenshot({ path: `${ARTIFACTS}dashboard-replay.png`, fullPage: true })
+
+  const icon = await server.call('GET', '/ui/assets/favicon.svg')
+  assert.equal(icon.status, 200)
+  assert.deepEqual(problems, [])
 })

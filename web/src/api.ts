@@ -78,7 +78,20 @@ export async function api<T>(
 }
 
 /** The counters as the API shows them (the store's, plus lag, watermark and condition). */
-export interface PipelineStats extends StoredStats {
+export interface PipelineStats extends Omit<StoredStats, 'replay'> {
+  /** the last replay (POST /api/pipelines/{id}/replay) */
+  replay?: {
+    from: string | number
+    state: 'replaying' | 'done'
+    recomputes_from: string | null
+    started_at: string
+    finished_at: string | null
+    start: number
+    position: number
+    target: number
+    skipped: number
+    events_per_second: number | null
+  }
   lag: number
   watermark: string | null
   /** each source partition; a partition behind the others holds the watermark back */

@@ -1,6 +1,16 @@
 import uPlot from 'uplot'
 
 const COLORS = ['#2459c9', '#d9480f', '#2b8a3e', '#862e9c', '#c92a2a', '#1098ad', '#e67700', '#5c940d']
+/** Legend labels longer than this are cut (the whole name shows on hover). */
+const LABEL_MAX = 32
+
+/** The index of the last value that is not null, per series (the legend shows it while not hovering). */
+function lastValues(data: uPlot.AlignedData): Array<number | null> {
+  return data.map((values) => {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return i
+    return null
+  })
+}
 
 /** A time-series line chart (x in epoch seconds) that follows its container's width. */
 export class LineChart {
@@ -23,7 +33,8 @@ export class LineChart {
   #range(): uPlot.Range.MinMax {
     const min = this.#xs[0] ?? 0
     const max = this.#xs[this.#xs.length - 1] ?? 0
-    const pad = max > min ? (max - min) * 0.03 : 3600
+    // scoped to where the data is; one point in time gets a minute either side
+    const pad = max > min ? (max - min) * 0.03 : 60
     return [min - pad, max + pad]
   }
 
@@ -34,6 +45,7 @@ export class LineChart {
     const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData
     if (this.#plot && names.join('\u0000') === this.#names.join('\u0000')) {
       this.#plot.setData(data)
+      this.#showLatest(this.#plot)
       return
     }
     this.#plot?.destroy()
@@ -45,7 +57,7 @@ export class LineChart {
         series: [
           {},
           ...series.map((s, i) => ({
-            label: s.name,
+            label: s.name.length > LABEL_MAX ? `${s.name.slice(0, LABEL_MAX - 1)}…` : s.name,
             stroke: COLORS[i % COLORS.length],
             width: 2,
             spanGaps: true,
@@ -54,10 +66,21 @@ export class LineChart {
         axes: [{}, { size: 60 }],
         // the x range follows the data (one point in time gets an hour either side)
         scales: { x: { time: true, range: () => this.#range() } },
+        // without the pointer over the chart, the legend shows each series' latest value
+        hooks: { setLegend: [(u) => this.#showLatest(u)] },
       },
       data,
       this.#el,
     )
+    const labels = this.#el.querySelectorAll('.u-legend .u-series .u-label')
+    // the first is the time column
+    names.forEach((name, i) => labels[i + 1]?.setAttribute('title', name))
+    this.#showLatest(this.#plot)
+  }
+
+  #showLatest(u: uPlot): void {
+    if (u.cursor.idx !== null && u.cursor.idx !== undefined) return
+    u.setLegend({ idxs: lastValues(u.data) }, false)
   }
 
   destroy(): void {

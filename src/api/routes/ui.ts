@@ -7,6 +7,7 @@ const ASSETS: Record<string, { file: string; type: string }> = {
   'app.js.map': { file: 'dist/app.js.map', type: 'application/json' },
   'uplot.css': { file: 'dist/uplot.css', type: 'text/css; charset=utf-8' },
   'styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' },
+  'favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
 }
 
 /** The dashboard, served by the engine itself: /ui and its assets (built by scripts/build-web.ts). */

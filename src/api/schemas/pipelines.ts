@@ -190,7 +190,9 @@ export const PipelineStatsSchema = Type.Object({
           description: 'the end of the topic when it was asked (summed): past it the pipeline is live',
         }),
         skipped: Type.Integer({ description: 'events read that belong to windows before the cut (kept)' }),
-        events_per_second: Type.Integer(),
+        events_per_second: Type.Union([Type.Integer(), Type.Null()], {
+          description: 'events read per second since it began (null: too quick to tell)',
+        }),
       },
       { description: 'the last replay (POST /api/pipelines/{id}/replay)' },
     ),

@@ -9,22 +9,56 @@ function keyLabel(key: Record<string, unknown> | null): string {
   return key === null ? '(all)' : Object.values(key).map(String).join(' / ')
 }
 
+/** A replay's progress in one line: how far, how fast, what it recomputes. */
+function replayLine(r: NonNullable<Pipeline['stats']['replay']>): string {
+  const span = r.target - r.start
+  const share = span > 0 ? Math.floor((100 * (r.position - r.start)) / span) : 100
+  const what = r.recomputes_from === null ? 'every window' : `the windows from ${time(r.recomputes_from)}`
+  const rate = r.events_per_second === null ? '' : `, ${fmt(r.events_per_second)} events/s`
+  return r.state === 'done'
+    ? `Replayed from ${r.from} (${what}): ${fmt(r.target - r.start)} events${rate}; live since ${time(r.finished_at)}`
+    : `Replaying from ${r.from} (${what}): ${share}% · ${fmt(r.position - r.start)} of ${fmt(span)} events${rate}`
+}
+
 /** One pipeline: status and actions, live window results (chart per key and table), dead letters. */
 export function pipelinePage(root: HTMLElement, id: string): () => void {
   const title = h('h1', {}, 'Pipeline')
+  const description = h('p', { class: 'description' })
   const status = h('p', { 'aria-live': 'polite' })
+  const replayStatus = h('p', { class: 'replay', 'aria-live': 'polite' })
   const message = h('p', { class: 'errors', role: 'alert' })
   const action = (label: string, run: () => Promise<void>, cls?: string) =>
     h('button', { type: 'button', class: cls, onclick: () => void run() }, label)
-  const lifecycle = async (verb: 'start' | 'stop') => {
-    const r = await api<Pipeline>('POST', `/api/pipelines/${id}/${verb}`)
+  let running = false
+  const lifecycle = async () => {
+    const r = await api<Pipeline>('POST', `/api/pipelines/${id}/${running ? 'stop' : 'start'}`)
     message.textContent = r.ok ? '' : r.error.message
+    if (r.ok) showState(r.value)
+  }
+  // the primary action follows the state: Stop while it runs, Start otherwise
+  const toggle = action('Start', lifecycle)
+  const showState = (p: Pipeline) => {
+    running = p.status === 'running'
+    toggle.textContent = running ? 'Stop' : 'Start'
+  }
+  const replay = async () => {
+    const from = prompt(
+      'Replay from where? "earliest", an RFC 3339 time (2026-11-26T10:00:00Z) or an offset. Its windows from there are computed again.',
+      'earliest',
+    )
+    if (from === null) return
+    const trimmed = from.trim()
+    const r = await api<Pipeline>('POST', `/api/pipelines/${id}/replay`, {
+      from: /^\d+$/.test(trimmed) ? Number(trimmed) : trimmed,
+    })
+    message.textContent = r.ok ? '' : r.error.message
+    if (r.ok) showState(r.value)
   }
   const actions = h(
     'div',
     { class: 'actions' },
-    action('Start', () => lifecycle('start')),
-    action('Stop', () => lifecycle('stop'), 'secondary'),
+    toggle,
+    action('Replay…', replay, 'secondary'),
     action(
       'Delete',
       async () => {
@@ -38,14 +72,26 @@ export function pipelinePage(root: HTMLElement, id: string): () => void {
   )
   const chartEl = h('div', { class: 'chart', role: 'img', 'aria-label': 'Window results by key' })
   const chartTitle = h('h2', {}, 'Results by window')
+  // which result the chart draws (the first until one is picked)
+  let picked: string | undefined
+  let lastWindows: WindowRow[] = []
+  const picker = h('select', {
+    'aria-label': 'Result to chart',
+    onchange: (e) => {
+      picked = (e.target as HTMLSelectElement).value
+      drawChart(lastWindows)
+    },
+  })
   const windowsBody = h('tbody')
   const deadBody = h('tbody')
   root.append(
     title,
+    description,
     status,
+    replayStatus,
     actions,
     message,
-    h('section', { class: 'card' }, chartTitle, chartEl),
+    h('section', { class: 'card' }, h('div', { class: 'card-head' }, chartTitle, picker), chartEl),
     h(
       'section',
       { class: 'card' },
@@ -90,7 +136,7 @@ export function pipelinePage(root: HTMLElement, id: string): () => void {
           { class: w.closed ? 'closed' : 'open' },
           h('td', {}, time(w.window_start)),
           h('td', {}, time(w.window_end)),
-          h('td', {}, keyLabel(w.key)),
+          h('td', {}, h('div', { class: 'key', title: keyLabel(w.key) }, keyLabel(w.key))),
           h(
             'td',
             {},
@@ -102,8 +148,16 @@ export function pipelinePage(root: HTMLElement, id: string): () => void {
         ),
       ),
     )
-    const fn = windows[0] ? Object.keys(windows[0].results)[0] : undefined
+    drawChart(windows)
+  }
+  const drawChart = (windows: WindowRow[]) => {
+    lastWindows = windows
+    const names = [...new Set(windows.flatMap((w) => Object.keys(w.results)))]
+    if (names.join('\u0000') !== [...picker.options].map((o) => o.value).join('\u0000'))
+      picker.replaceChildren(...names.map((n) => h('option', { value: n }, n)))
+    const fn = picked !== undefined && names.includes(picked) ? picked : names[0]
     if (!fn) return
+    picker.value = fn
     chartTitle.textContent = `${fn} by window and key`
     const totals = new Map<string, number>()
     for (const w of windows) totals.set(keyLabel(w.key), (totals.get(keyLabel(w.key)) ?? 0) + 1)
@@ -141,6 +195,9 @@ export function pipelinePage(root: HTMLElement, id: string): () => void {
         return
       }
       title.textContent = `Pipeline ${p.name}`
+      description.textContent = typeof p.description === 'string' ? p.description : ''
+      replayStatus.textContent = p.stats.replay ? replayLine(p.stats.replay) : ''
+      showState(p)
       status.replaceChildren(
         h('span', { class: `status ${p.status}` }, p.status),
         p.stats.condition === 'degraded'
