@@ -19,8 +19,14 @@ const HELP = `usage: datapulse <command> [flags]
                                        compare with what it expects; exit 1 and a diff on a mismatch
   pipelines list                       every pipeline with status and counters
   pipelines get PIPELINE               one pipeline (id or name)
-  pipelines apply -f SPEC.json         create, or leave as it is when the same spec exists (by name)
+  pipelines apply -f SPEC.json [--reset]
+                                       create; or, by name, leave the same spec as it is and change
+                                       another in place (open windows kept; a change that would lose
+                                       them is refused unless --reset)
   pipelines start|stop|delete PIPELINE
+  pipelines replay PIPELINE [--from earliest|TIME|OFFSET]
+                                       recompute from a point of the source topic, then run live
+  pipelines versions PIPELINE          every version of its spec
   ingest FILE.ndjson|-  [--topic T] [--batch N] [--skip LINES]
                                        send a file of events (one JSON per line), with progress
   tail PIPELINE                        follow window results as they change
@@ -55,6 +61,7 @@ const FLAGS = {
   step: { type: 'string' },
   agg: { type: 'string' },
   tag: { type: 'string', multiple: true },
+  reset: { type: 'boolean' },
 } as const
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true }>>['values']
@@ -89,7 +96,11 @@ async function run(command: string, args: string[], flags: Flags, client: Client
   const json = flags.json === true
   switch (command) {
     case 'pipelines': {
-      const sub = need(args, 0, 'a pipelines command: list, get, apply, start, stop, delete')
+      const sub = need(
+        args,
+        0,
+        'a pipelines command: list, get, apply, start, stop, delete, replay, versions',
+      )
       if (sub === 'list') {
         const { pipelines } = await client.listPipelines()
         return print(json, pipelines, () =>
@@ -106,11 +117,12 @@ async function run(command: string, args: string[], flags: Flags, client: Client
       }
       if (sub === 'apply') {
         if (!flags.file) throw new UsageError('pipelines apply needs -f SPEC.json')
-        const applied = await apply(client, readSpec(flags.file))
+        const applied = await apply(client, readSpec(flags.file), flags.reset === true)
         return print(
           json,
           applied,
-          () => `${applied.pipeline.name} (${applied.pipeline.id}): ${applied.action}`,
+          () =>
+            `${applied.pipeline.name} (${applied.pipeline.id}): ${applied.action}${applied.changed ? ` (${applied.changed.join(', ')}; version ${applied.pipeline.version})` : ''}`,
         )
       }
       const pipeline = await findPipeline(client, need(args, 1, 'a pipeline id or name'))
@@ -119,6 +131,25 @@ async function run(command: string, args: string[], flags: Flags, client: Client
         const p =
           sub === 'start' ? await client.startPipeline(pipeline.id) : await client.stopPipeline(pipeline.id)
         return print(json, p, () => `${p.name}: ${p.status}`)
+      }
+      if (sub === 'replay') {
+        const from = flags.from ?? 'earliest'
+        const p = await client.replayPipeline(pipeline.id, /^\d+$/.test(from) ? Number(from) : from)
+        const r = p.stats.replay
+        return print(json, p, () =>
+          r
+            ? `${p.name}: replaying from ${r.from}, ${r.recomputes_from === null ? 'every window' : `the windows from ${r.recomputes_from}`} (offsets ${r.start} → ${r.target}); ${r.state}`
+            : `${p.name}: ${p.status}`,
+        )
+      }
+      if (sub === 'versions') {
+        const { versions } = await client.versions(pipeline.id)
+        return print(json, versions, () =>
+          table(
+            versions.map((v) => ({ ...v, spec: JSON.stringify(v.spec).slice(0, 80) })),
+            ['version', 'created_at', 'reset', 'spec'],
+          ),
+        )
       }
       if (sub === 'delete') {
         await client.deletePipeline(pipeline.id)

@@ -6,6 +6,7 @@ import { UsageError } from './output.ts'
 /** The parts of a pipeline that are its spec (what `apply` compares). */
 const SPEC_FIELDS = [
   'name',
+  'description',
   'source_topic',
   'sink_topic',
   'transformation',
@@ -35,23 +36,35 @@ export function readSpec(file: string): PipelineSpec {
   }
 }
 
-export type Applied = { action: 'created' | 'unchanged' | 'started'; pipeline: Pipeline }
+export type Applied = {
+  action: 'created' | 'unchanged' | 'started' | 'updated'
+  pipeline: Pipeline
+  /** what the update changed */
+  changed?: string[]
+}
 
 /**
- * Creates the pipeline, or finds it by name: the same spec is a no-op (started if it asks to be),
- * another spec is refused with what differs (a running pipeline cannot be changed yet).
+ * Creates the pipeline, or finds it by name: the same spec is a no-op (started if it asks to be);
+ * another spec changes it in place (PUT: open windows and counters kept), unless the change would
+ * lose window state, which the server refuses with what would be lost — `reset` applies it anyway.
  */
-export async function apply(client: Client, spec: PipelineSpec): Promise<Applied> {
+export async function apply(client: Client, spec: PipelineSpec, reset = false): Promise<Applied> {
   const { pipelines } = await client.listPipelines()
   const existing = pipelines.find((p) => p.name === spec.name)
   if (!existing) return { action: 'created', pipeline: await client.createPipeline(spec) }
   const given = spec as Record<string, unknown>
   const stored = existing as Record<string, unknown>
-  const differs = SPEC_FIELDS.filter((f) => f !== 'start_from' && !isDeepStrictEqual(given[f], stored[f]))
-  if (differs.length > 0)
-    throw new Error(
-      `pipeline '${spec.name}' exists with another ${differs.join(', ')}: changing a pipeline is not supported yet; delete it (datapulse pipelines delete ${spec.name}) and apply again`,
-    )
+  const changed = SPEC_FIELDS.filter((f) => f !== 'start_from' && !isDeepStrictEqual(given[f], stored[f]))
+  if (changed.length > 0) {
+    const { start: _start, ...body } = given
+    const updated = await client.updatePipeline(existing.id, {
+      ...(body as PipelineSpec),
+      ...(reset ? { reset: true } : {}),
+    })
+    const pipeline =
+      given.start === true && updated.status !== 'running' ? await client.startPipeline(existing.id) : updated
+    return { action: 'updated', pipeline, changed }
+  }
   if (given.start === true && existing.status !== 'running')
     return { action: 'started', pipeline: await client.startPipeline(existing.id) }
   return { action: 'unchanged', pipeline: existing }

@@ -50,10 +50,35 @@ test('cli: apply is idempotent, lists and windows print tables or JSON, exit cod
   const second = await cli(['pipelines', 'apply', '-f', spec, '--json', ...url])
   assert.equal(JSON.parse(second.stdout).action, 'unchanged')
   assert.equal((await server.call('GET', '/api/pipelines')).body.pipelines.length, 1)
+  // another spec changes it in place; one that would lose the windows needs --reset
   writeFileSync(spec, JSON.stringify({ ...SPEC, sink_topic: 'elsewhere' }))
   const changed = await cli(['pipelines', 'apply', '-f', spec, ...url])
-  assert.equal(changed.code, 1)
-  assert.match(changed.stderr, /exists with another sink_topic/)
+  assert.equal(changed.code, 0, changed.stderr)
+  assert.match(changed.stdout, /pages \(.+\): updated \(sink_topic; version 2\)/)
+  const resized = {
+    ...SPEC,
+    sink_topic: 'elsewhere',
+    transformation: { aggregate: { ...SPEC.transformation.aggregate, window_seconds: 60 } },
+  }
+  writeFileSync(spec, JSON.stringify(resized))
+  const refused = await cli(['pipelines', 'apply', '-f', spec, ...url])
+  assert.equal(refused.code, 1)
+  assert.match(
+    refused.stderr,
+    /409 conflict: .*window changes from tumbling 3600 s to tumbling 60 s.*"reset": true/,
+  )
+  const reset = await cli(['pipelines', 'apply', '-f', spec, '--reset', '--json', ...url])
+  assert.equal(reset.code, 0, reset.stderr)
+  assert.equal(JSON.parse(reset.stdout).pipeline.version, 3)
+  const versions = await cli(['pipelines', 'versions', 'pages', '--json', ...url])
+  assert.deepEqual(
+    JSON.parse(versions.stdout).map((v: { version: number; reset: boolean }) => [v.version, v.reset]),
+    [
+      [1, false],
+      [2, false],
+      [3, true],
+    ],
+  )
 
   const events = ['/a', '/a', '/b'].map((page) => ({ event_type: 'click', source: 'web', data: { page } }))
   await server.call('POST', '/api/events/ingest', { events })
@@ -71,6 +96,9 @@ test('cli: apply is idempotent, lists and windows print tables or JSON, exit cod
     JSON.parse(windows.stdout).map((w: { key: unknown; results: unknown }) => [w.key, w.results]),
     [[{ 'data.page': '/a' }, { count: 2 }]],
   )
+  const replayed = await cli(['pipelines', 'replay', 'pages', '--from', 'earliest', ...url])
+  assert.equal(replayed.code, 0, replayed.stderr)
+  assert.match(replayed.stdout, /pages: replaying from earliest, every window \(offsets 0 → 3\)/)
   const stopped = await cli(['pipelines', 'stop', 'pages', '--json', ...url])
   assert.equal(JSON.parse(stopped.stdout).status, 'stopped')
 
