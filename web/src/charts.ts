@@ -74,7 +74,9 @@ export class LineChart {
     )
     const labels = this.#el.querySelectorAll('.u-legend .u-series .u-label')
     // the first is the time column
-    names.forEach((name, i) => labels[i + 1]?.setAttribute('title', name))
+    names.forEach((name, i) => {
+      labels[i + 1]?.setAttribute('title', name)
+    })
     this.#showLatest(this.#plot)
   }
 
