@@ -75,6 +75,23 @@ async function send(server: TestServer, events: object[]): Promise<void> {
 /** One event far ahead: every window of the stream closes. */
 const flush = { event_type: 'e', source: 's', timestamp: at(1_000_000), data: { k: 'flush', v: 0 } }
 
+/** Sends the batches in order, the clock moving on between them, then (`flushed`) the flush; the events sent. */
+async function sendAll(
+  server: TestServer,
+  clock: ReturnType<typeof manualClock>,
+  batches: object[][],
+  flushed = true,
+): Promise<number> {
+  let sent = 0
+  for (const batch of batches) {
+    await send(server, batch)
+    sent += batch.length
+    clock.advance(100)
+  }
+  if (flushed) await send(server, [flush])
+  return sent + (flushed ? 1 : 0)
+}
+
 async function settled(server: TestServer, pipeline: string, events: number) {
   return eventually(async () => {
     const p = (await server.call('GET', `/api/pipelines/${pipeline}`)).body
@@ -99,14 +116,7 @@ test('a replay from earliest gives the same closed results as the first run, no 
   const dataDir = tempDir(t)
   let server = await startServer(t, { clock: clock.now, dataDir })
   const p = (await server.call('POST', '/api/pipelines', { ...spec('p', ['noise']), start: true })).body
-  let sent = 0
-  for (const batch of stream()) {
-    await send(server, batch)
-    sent += batch.length
-    clock.advance(100)
-  }
-  await send(server, [flush])
-  sent += 1
+  const sent = await sendAll(server, clock, stream())
   await settled(server, p.id, sent)
   const first = await closed(server, p.id)
   assert.equal(first.length, reference(['noise']).size)
@@ -152,14 +162,7 @@ test('after a changed filter, a replay from a time or an offset recomputes from 
   const clock = manualClock(BASE + 3_600_000)
   const server = await startServer(t, { clock: clock.now })
   const p = (await server.call('POST', '/api/pipelines', { ...spec('p', ['noise']), start: true })).body
-  let sent = 0
-  for (const batch of stream()) {
-    await send(server, batch)
-    sent += batch.length
-    clock.advance(100)
-  }
-  await send(server, [flush])
-  sent += 1
+  const sent = await sendAll(server, clock, stream())
   await settled(server, p.id, sent)
 
   // the filter now drops 'x' too: a change the window state survives, so no reset
@@ -212,12 +215,7 @@ test('a replay never drops an open window: asked inside them, it begins at the o
   const p = (await server.call('POST', '/api/pipelines', { ...spec('p', ['noise']), start: true })).body
   const ref = (await server.call('POST', '/api/pipelines', { ...spec('ref', ['noise']), start: true })).body
   const batches = stream()
-  let sent = 0
-  for (const batch of batches.slice(0, 20)) {
-    await send(server, batch)
-    sent += batch.length
-    clock.advance(100)
-  }
+  let sent = await sendAll(server, clock, batches.slice(0, 20), false)
   await settled(server, p.id, sent)
   const openBefore = (await server.call('GET', `/api/pipelines/${p.id}/window?state=open`)).body.windows
   assert.ok(openBefore.length > 0)
@@ -232,13 +230,7 @@ test('a replay never drops an open window: asked inside them, it begins at the o
     openAfter.map((w: Window) => [id(w), w.results.count]),
     openBefore.map((w: Window) => [id(w), w.results.count]),
   )
-  for (const batch of batches.slice(20)) {
-    await send(server, batch)
-    sent += batch.length
-    clock.advance(100)
-  }
-  await send(server, [flush])
-  sent += 1
+  sent += await sendAll(server, clock, batches.slice(20))
   await settled(server, ref.id, sent)
   await settled(server, p.id, sent + replayed)
   const got = (await closed(server, p.id)).map((w) => [id(w), w.results.count, w.results.sum_data_v])

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { test } from 'node:test'
+import { type TestContext, test } from 'node:test'
 import type { Page } from 'playwright-core'
 import { ARTIFACTS, browser } from '../helpers/browser.ts'
 import { eventually, startServer, type TestServer } from '../helpers/server.ts'
@@ -11,13 +11,21 @@ async function tableText(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).textContent()) ?? ''
 }
 
-test('dashboard: create a pipeline with the form, watch its windows update live, see API errors beside fields', async (t) => {
+/** A server and a browser page, with the page's errors collected (undefined without a browser). */
+async function dashboard(t: TestContext) {
   const context = await browser(t)
-  if (!context) return
+  if (!context) return undefined
   const server = await startServer(t)
   const page = await context.newPage()
   const problems: string[] = []
   page.on('pageerror', (err) => problems.push(err.message))
+  return { server, page, problems }
+}
+
+test('dashboard: create a pipeline with the form, watch its windows update live, see API errors beside fields', async (t) => {
+  const opened = await dashboard(t)
+  if (!opened) return
+  const { server, page, problems } = opened
 
   // a browser asking / for a page lands on the dashboard
   await page.goto(`${server.url}/`)
@@ -155,12 +163,9 @@ test('dashboard: metrics explorer and lookup tables', async (t) => {
 })
 
 test('dashboard: charts follow the data (stored ingest history, latest values, a result picker, long keys), the page follows the state, replay progress', async (t) => {
-  const context = await browser(t)
-  if (!context) return
-  const server = await startServer(t)
-  const page = await context.newPage()
-  const problems: string[] = []
-  page.on('pageerror', (err) => problems.push(err.message))
+  const opened = await dashboard(t)
+  if (!opened) return
+  const { server, page, problems } = opened
   page.on('response', (r) => {
     if (r.status() >= 400) problems.push(`${r.status()} ${r.url()}`)
   })
