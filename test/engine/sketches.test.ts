@@ -58,16 +58,15 @@ test('HyperLogLog stays within 2% at 1e5 and 1e6 distinct values, merges and rou
 
 test('count_distinct is exact up to the limit, then approximate, through merge and JSON', () => {
   const agg = countDistinct(14)
-  const a = agg.init()
-  for (let i = 0; i < EXACT_DISTINCT_LIMIT - 1; i++) agg.add(a, i % 2 === 0 ? i : `${i}`)
-  agg.add(a, 0)
-  agg.add(a, '0') // a string and a number are different values
+  let a = agg.init()
+  for (let i = 0; i < EXACT_DISTINCT_LIMIT - 1; i++) a = agg.add(a, i % 2 === 0 ? i : `${i}`)
+  a = agg.add(a, 0)
+  a = agg.add(a, '0') // a string and a number are different values
   assert.equal(agg.result(a), EXACT_DISTINCT_LIMIT)
   assert.deepEqual(Object.keys(agg.toJson(a) as object), ['exact'])
-  const b = agg.init()
-  for (let i = 0; i < 50_000; i++) agg.add(b, `x${i}`)
-  const restored = agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(b))))
-  agg.merge(restored, a)
+  let b = agg.init()
+  for (let i = 0; i < 50_000; i++) b = agg.add(b, `x${i}`)
+  const restored = agg.merge(agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(b)))), a)
   const want = 50_000 + EXACT_DISTINCT_LIMIT
   assert.ok(Math.abs(agg.result(restored)! - want) / want < 0.02, String(agg.result(restored)))
 })
@@ -81,11 +80,11 @@ test('percentiles are within 1% of the value at rank floor(q(n-1)), including ne
     for (let i = 0; i < 20_000; i++) {
       const v = (r.next() - 0.3) * 10 ** r.int(0, 4)
       values.push(v)
-      agg.add(parts[i % 3], v)
+      parts[i % 3] = agg.add(parts[i % 3], v)
     }
-    const merged = agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(parts[0]))))
-    agg.merge(merged, parts[1])
-    agg.merge(merged, parts[2])
+    let merged = agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(parts[0]))))
+    merged = agg.merge(merged, parts[1])
+    merged = agg.merge(merged, parts[2])
     values.sort((x, y) => x - y)
     const want = values[Math.floor(q * (values.length - 1))]
     const got = agg.result(merged)!
@@ -109,11 +108,13 @@ test('percentiles are exact up to the limit, then a sketch; every mix merges; ol
       for (let i = 0; i < n; i++) {
         const v = (r.next() - 0.4) * 1_000
         values.push(v)
-        agg.add(parts[p], v)
+        parts[p] = agg.add(parts[p], v)
       }
     })
-    const merged = agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(parts[0]))))
-    agg.merge(merged, parts[1])
+    // merging leaves `from` as it was
+    const before = JSON.stringify(agg.toJson(parts[1]))
+    const merged = agg.merge(agg.fromJson(JSON.parse(JSON.stringify(agg.toJson(parts[0])))), parts[1])
+    assert.equal(JSON.stringify(agg.toJson(parts[1])), before)
     values.sort((x, y) => x - y)
     const want = values[Math.floor(0.9 * (values.length - 1))]
     const got = agg.result(merged)!
@@ -127,4 +128,29 @@ test('percentiles are exact up to the limit, then a sketch; every mix merges; ol
   const old = agg.fromJson(Buffer.from(sketch.toProto()).toString('base64'))
   // rank floor(0.9 · 4) = 3 of [1, 2, 3, 4, 100]
   assert.ok(Math.abs(agg.result(old)! - 4) <= 0.04)
+})
+
+test('small states stay small: one value is the value itself, a few an array; their checkpoints keep the old form', () => {
+  const distinct = countDistinct(14)
+  let d = distinct.init()
+  d = distinct.add(d, 'a')
+  assert.equal(d, 'sa')
+  d = distinct.add(d, 'a')
+  assert.equal(d, 'sa')
+  d = distinct.add(d, 1)
+  assert.deepEqual(d, ['sa', 'n1'])
+  for (let i = 0; i < 40; i++) d = distinct.add(d, i)
+  assert.ok(d instanceof Set && distinct.result(d) === 41)
+  assert.deepEqual(distinct.toJson(distinct.add(distinct.init(), 'x')), { exact: ['sx'] })
+  assert.equal(distinct.fromJson({ exact: ['sx'] }), 'sx')
+  const p50 = percentile(0.5)
+  let q = p50.add(p50.init(), 3)
+  assert.equal(q, 3)
+  assert.equal(p50.result(q), 3)
+  q = p50.add(q, 1)
+  assert.deepEqual(q, [3, 1])
+  assert.deepEqual(p50.toJson(q), { exact: [3, 1] })
+  assert.equal(p50.fromJson({ exact: [7] }), 7)
+  assert.equal(p50.result(p50.merge(p50.init(), q)), 1)
+  assert.deepEqual(q, [3, 1], 'merging leaves from as it was')
 })

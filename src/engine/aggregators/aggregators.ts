@@ -3,16 +3,19 @@ import type { JsonValue } from '../types.ts'
 import { HyperLogLog } from './hyperloglog.ts'
 
 /**
- * An aggregate function whose state is an object: an accumulator that starts at `init`, takes
- * values with `add`, combines with `merge` (for sessions and scale-out), answers with `result`,
- * and round-trips through JSON for checkpoints. Accumulators are mutable objects, so the hot
- * path allocates nothing per event.
+ * An aggregate function whose state is a value of its own: an accumulator that starts at `init`,
+ * takes values with `add`, combines with `merge` (for sessions and partitions), answers with
+ * `result`, and round-trips through JSON for checkpoints. `add` and `merge` return the
+ * accumulator to keep — the same one, changed in place, or another form of it — so a small
+ * state can be a bare value (most windows and keys see a value or two: an object per pair would
+ * be most of the memory) and grow into a collection, then a sketch. `merge` never keeps a part
+ * of `from`: the two stay apart.
  */
 export interface Aggregator<A> {
   numeric?: false
   init(): A
-  add(acc: A, value: unknown): void
-  merge(into: A, from: A): void
+  add(acc: A, value: unknown): A
+  merge(into: A, from: A): A
   result(acc: A): number | null
   toJson(acc: A): JsonValue
   fromJson(json: JsonValue): A
@@ -130,50 +133,67 @@ export const max = extreme((a, b) => a > b)
 /** Exact below this many distinct values per window and key, HyperLogLog above. */
 export const EXACT_DISTINCT_LIMIT = 1_000
 
-type Distinct = { exact: Set<string> | null; hll: HyperLogLog | null }
+/** Distinct values kept in a small array (a linear search) before a Set. */
+const SMALL_DISTINCT = 16
+
+/** None, one value's key, a few, up to EXACT_DISTINCT_LIMIT, then a HyperLogLog. */
+type Distinct = null | string | string[] | Set<string> | HyperLogLog
 
 export function distinctKey(value: unknown): string {
   return typeof value === 'string' ? `s${value}` : typeof value === 'number' ? `n${value}` : `b${value}`
 }
 
 export function countDistinct(precision: number): Aggregator<Distinct> {
-  const promote = (acc: Distinct): HyperLogLog => {
+  const toHll = (keys: Iterable<string>): HyperLogLog => {
     const hll = new HyperLogLog(precision)
-    for (const k of acc.exact ?? []) hll.add(k)
-    acc.exact = null
-    acc.hll = hll
+    for (const k of keys) hll.add(k)
     return hll
   }
+  const keys = (acc: Exclude<Distinct, HyperLogLog>): Iterable<string> =>
+    acc === null ? [] : typeof acc === 'string' ? [acc] : acc
+  const addKey = (acc: Distinct, key: string): Distinct => {
+    if (acc === null) return key
+    if (typeof acc === 'string') return acc === key ? acc : [acc, key]
+    if (Array.isArray(acc)) {
+      if (acc.includes(key)) return acc
+      acc.push(key)
+      return acc.length > SMALL_DISTINCT ? new Set(acc) : acc
+    }
+    acc.add(key)
+    return acc instanceof Set && acc.size > EXACT_DISTINCT_LIMIT ? toHll(acc) : acc
+  }
   return {
-    init: () => ({ exact: new Set(), hll: null }),
-    add: (acc, value) => {
-      const key = distinctKey(value)
-      if (acc.hll) acc.hll.add(key)
-      else {
-        const set = acc.exact!
-        set.add(key)
-        if (set.size > EXACT_DISTINCT_LIMIT) promote(acc)
-      }
-    },
+    init: () => null,
+    add: (acc, value) => addKey(acc, distinctKey(value)),
     merge: (into, from) => {
-      if (from.hll) (into.hll ?? promote(into)).merge(from.hll)
-      else for (const k of from.exact ?? []) distinctAdd(into, k)
+      if (from instanceof HyperLogLog) {
+        const hll = into instanceof HyperLogLog ? into : toHll(keys(into))
+        hll.merge(from)
+        return hll
+      }
+      let out = into
+      for (const k of keys(from)) out = addKey(out, k)
+      return out
     },
-    result: (acc) => (acc.hll ? acc.hll.estimate() : acc.exact!.size),
+    result: (acc) =>
+      acc instanceof HyperLogLog
+        ? acc.estimate()
+        : acc === null
+          ? 0
+          : typeof acc === 'string'
+            ? 1
+            : Array.isArray(acc)
+              ? acc.length
+              : acc.size,
     toJson: (acc): JsonValue =>
-      acc.hll ? { hll: acc.hll.toBase64(), p: precision } : { exact: [...acc.exact!] },
+      acc instanceof HyperLogLog ? { hll: acc.toBase64(), p: precision } : { exact: [...keys(acc)] },
     fromJson: (json) => {
       const j = json as { hll?: string; exact?: string[] }
-      if (j.hll !== undefined) return { exact: null, hll: HyperLogLog.fromBase64(precision, j.hll) }
-      return { exact: new Set(j.exact ?? []), hll: null }
+      if (j.hll !== undefined) return HyperLogLog.fromBase64(precision, j.hll)
+      let acc: Distinct = null
+      for (const k of j.exact ?? []) acc = addKey(acc, k)
+      return acc
     },
-  }
-  function distinctAdd(acc: Distinct, key: string): void {
-    if (acc.hll) acc.hll.add(key)
-    else {
-      acc.exact!.add(key)
-      if (acc.exact!.size > EXACT_DISTINCT_LIMIT) promote(acc)
-    }
   }
 }
 
@@ -186,7 +206,8 @@ export const PERCENTILE_ACCURACY = 0.01
  */
 export const EXACT_PERCENTILE_LIMIT = 32
 
-type Quantiles = { exact: number[] | null; sketch: DDSketch | null }
+/** None, one value, up to EXACT_PERCENTILE_LIMIT values, then a DDSketch. */
+type Quantiles = null | number | number[] | DDSketch
 
 function newSketch(): DDSketch {
   return new DDSketch({ relativeAccuracy: PERCENTILE_ACCURACY })
@@ -200,42 +221,57 @@ function mergeSketch(into: DDSketch, from: DDSketch): void {
   if (!copying) into.negativeStore.merge(from.negativeStore)
 }
 
+/** The sketch form (fromProto gives a sketch of the base class: not `instanceof DDSketch`). */
+function isSketch(acc: Quantiles): acc is DDSketch {
+  return typeof acc === 'object' && acc !== null && !Array.isArray(acc)
+}
+
 export function percentile(q: number): Aggregator<Quantiles> {
-  const promote = (acc: Quantiles): DDSketch => {
+  const toSketch = (values: readonly number[]): DDSketch => {
     const sketch = newSketch()
-    for (const v of acc.exact ?? []) sketch.accept(v)
-    acc.exact = null
-    acc.sketch = sketch
+    for (const v of values) sketch.accept(v)
     return sketch
   }
-  const add = (acc: Quantiles, value: number) => {
-    if (acc.sketch) acc.sketch.accept(value)
-    else {
-      const exact = acc.exact!
-      exact.push(value)
-      if (exact.length > EXACT_PERCENTILE_LIMIT) promote(acc)
+  const values = (acc: Exclude<Quantiles, DDSketch>): readonly number[] =>
+    acc === null ? [] : typeof acc === 'number' ? [acc] : acc
+  const add = (acc: Quantiles, value: number): Quantiles => {
+    if (acc === null) return value
+    if (typeof acc === 'number') return [acc, value]
+    if (Array.isArray(acc)) {
+      acc.push(value)
+      return acc.length > EXACT_PERCENTILE_LIMIT ? toSketch(acc) : acc
     }
+    acc.accept(value)
+    return acc
   }
   return {
-    init: () => ({ exact: [], sketch: null }),
+    init: () => null,
     add: (acc, value) => add(acc, value as number),
     merge: (into, from) => {
-      if (from.sketch) mergeSketch(into.sketch ?? promote(into), from.sketch)
-      else for (const v of from.exact ?? []) add(into, v)
+      if (isSketch(from)) {
+        const sketch = isSketch(into) ? into : toSketch(values(into))
+        mergeSketch(sketch, from)
+        return sketch
+      }
+      let out = into
+      for (const v of values(from)) out = add(out, v)
+      return out
     },
     result: (acc) => {
-      if (acc.sketch) return acc.sketch.count === 0 ? null : acc.sketch.getValueAtQuantile(q)
-      const exact = acc.exact!
+      if (isSketch(acc)) return acc.count === 0 ? null : acc.getValueAtQuantile(q)
+      const exact = values(acc)
       if (exact.length === 0) return null
       // the value at rank floor(q·(n−1)), as the sketch defines it
       return [...exact].sort((a, b) => a - b)[Math.floor(q * (exact.length - 1))]
     },
     // a checkpoint of the sketch form is a base64 string, as it always was
     toJson: (acc): JsonValue =>
-      acc.sketch ? Buffer.from(acc.sketch.toProto()).toString('base64') : { exact: [...acc.exact!] },
-    fromJson: (json) =>
-      typeof json === 'string'
-        ? { exact: null, sketch: DDSketch.fromProto(Buffer.from(json, 'base64')) }
-        : { exact: [...(json as { exact: number[] }).exact], sketch: null },
+      isSketch(acc) ? Buffer.from(acc.toProto()).toString('base64') : { exact: [...values(acc)] },
+    fromJson: (json) => {
+      if (typeof json === 'string') return DDSketch.fromProto(Buffer.from(json, 'base64'))
+      let acc: Quantiles = null
+      for (const v of (json as { exact: number[] }).exact) acc = add(acc, v)
+      return acc
+    },
   }
 }

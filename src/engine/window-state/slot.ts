@@ -117,7 +117,10 @@ export class Accumulation {
       if (f.value === 'present' && (v === undefined || v === null)) continue
       const a = f.aggregator
       if (a.numeric) a.add(slot.nums, at[i], v as number)
-      else a.add((slot.objs as unknown[])[at[i]], v)
+      else {
+        const objs = slot.objs as unknown[]
+        objs[at[i]] = a.add(objs[at[i]], v)
+      }
     }
     if (!this.updates || slot.dirty) return false
     slot.dirty = true
@@ -136,7 +139,10 @@ export class Accumulation {
     for (let i = 0; i < fns.length; i++) {
       const a = fns[i].aggregator
       if (a.numeric) a.merge(into.nums, from.nums, this.#at[i])
-      else a.merge((into.objs as unknown[])[this.#at[i]], (from.objs as unknown[])[this.#at[i]])
+      else {
+        const objs = into.objs as unknown[]
+        objs[this.#at[i]] = a.merge(objs[this.#at[i]], (from.objs as unknown[])[this.#at[i]])
+      }
     }
   }
 

@@ -109,7 +109,10 @@ export class SqliteMetrics {
       countRaw: db.prepare('SELECT coalesce(sum(n), 0) AS n FROM chunks WHERE data IS NOT NULL'),
       oldestRaw: db.prepare('SELECT minute FROM chunks WHERE data IS NOT NULL ORDER BY minute LIMIT 1'),
       // through the partial index: only chunks that still hold raw points are visited
-      dropRaw: db.prepare('UPDATE chunks SET data = NULL WHERE data IS NOT NULL AND minute < ? RETURNING n'),
+      dropRaw: db.prepare(
+        `UPDATE chunks SET data = NULL WHERE (series_id, minute) IN
+           (SELECT series_id, minute FROM chunks WHERE data IS NOT NULL AND minute < ? LIMIT ?) RETURNING n`,
+      ),
       // per series, so each delete is a range of the primary key, not a scan of the whole table
       allSeries: db.prepare('SELECT id FROM series'),
       // a minute's rollup outlives its raw points: it goes only once they have
@@ -364,35 +367,56 @@ export class SqliteMetrics {
    * are more than `maxRawPoints` (a minute at a time; rollups keep their history). Call inside a
    * transaction.
    */
-  enforceRetention(r: MetricRetention): number {
-    this.flush()
-    this.refreshRollups()
+  /**
+   * Retention as steps: each `yield` is where the caller may commit and let other work in (a
+   * pass over 80,000 series in one transaction held the thread for over a second). Returns the
+   * raw points dropped. Points written between steps are newer than every cut-off; the last step
+   * folds them before it deletes the series left empty, so no staged point loses its series.
+   */
+  *retention(r: MetricRetention): Generator<void, number> {
+    // the hours dirty now (writes go on dirtying the current ones: those are newer than every cut-off)
+    for (let left = this.dirtyBuckets; left > 0 && this.dirtyBuckets > 0; left -= RETENTION_SLICE) {
+      this.refreshRollups(RETENTION_SLICE)
+      yield
+    }
     // a chunk's raw points go once the whole minute is past the cut-off
-    let n = this.#dropRawBefore(r.rawBefore - MINUTE + 1)
-    for (const row of this.#stmt.allSeries.all() as Row[]) {
-      const id = row.id as number
-      this.#stmt.deleteMinutes.run(id, r.minuteBefore)
-      this.#stmt.deleteHours.run(id, r.hourBefore)
+    let n = 0
+    for (let dropped = -1; dropped !== 0; yield) {
+      dropped = this.#dropRawBefore(r.rawBefore - MINUTE + 1, RETENTION_SLICE)
+      n += dropped
+    }
+    const series = (this.#stmt.allSeries.all() as Row[]).map((row) => row.id as number)
+    for (let i = 0; i < series.length; i += RETENTION_SLICE) {
+      for (const id of series.slice(i, i + RETENTION_SLICE)) {
+        this.#stmt.deleteMinutes.run(id, r.minuteBefore)
+        this.#stmt.deleteHours.run(id, r.hourBefore)
+      }
+      yield
     }
     // past the size bound, the oldest minutes lose their raw points first
     while (this.#rawCount > r.maxRawPoints) {
       const oldest = this.#stmt.oldestRaw.get() as Row | undefined
       if (oldest === undefined) break
-      n += this.#dropRawBefore((oldest.minute as number) + 1)
+      n += this.#dropRawBefore((oldest.minute as number) + 1, RETENTION_SLICE)
+      yield
     }
+    this.flush()
     this.#stmt.deleteEmptySeries.run()
     this.#ids.clear()
     return n
   }
 
-  /** Drops the raw points of every chunk whose minute is before `minute`; returns how many. */
-  #dropRawBefore(minute: number): number {
+  /** Drops the raw points of at most `max` chunks whose minute is before `minute`; returns how many. */
+  #dropRawBefore(minute: number, max: number): number {
     let n = 0
-    for (const row of this.#stmt.dropRaw.all(minute) as Row[]) n += row.n as number
+    for (const row of this.#stmt.dropRaw.all(minute, max) as Row[]) n += row.n as number
     this.#rawCount -= n
     return n
   }
 }
+
+/** Series, chunks or rollup hours one step of retention handles. */
+const RETENTION_SLICE = 2_000
 
 /** Points by series and minute, as flat (offset in the minute, value) pairs. */
 type Head = Map<number, Map<number, number[]>>

@@ -38,9 +38,9 @@ import { SqliteMetrics } from './sqlite-metrics.ts'
 /** How often the WAL is folded back into the database file (by a worker thread). */
 const WAL_CHECKPOINT_MS = 1_000
 /** Chunks written per transaction when staged metric points are folded in (each slice a few ms). */
-const METRIC_FLUSH_SLICE = 250
+const METRIC_FLUSH_SLICE = 100
 /** Hour rollups recomputed per transaction while points are folded in. */
-const ROLLUP_REFRESH_SLICE = 2_000
+const ROLLUP_REFRESH_SLICE = 1_000
 
 /** The embedded store: one SQLite database (WAL) under the data dir. */
 export class SqliteStore implements Store {
@@ -419,7 +419,13 @@ export class SqliteStore implements Store {
   async enforceMetricsRetention(retention: MetricRetention): Promise<number> {
     this.#rawSince = retention.rawBefore
     await this.#foldStaged()
-    return this.#transaction(() => this.#metrics.enforceRetention(retention))
+    const steps = this.#metrics.retention(retention)
+    for (;;) {
+      if (!this.#db.isOpen) return 0
+      const step = this.#transaction(() => steps.next())
+      if (step.done) return step.value
+      await new Promise((resolve) => setImmediate(resolve))
+    }
   }
 
   async listApiKeys(): Promise<ApiKeyRecord[]> {
