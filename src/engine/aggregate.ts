@@ -11,6 +11,7 @@ import {
   type OpenQuery,
   type PartialResult,
   type SavedSlot,
+  type StateParts,
 } from './window-state/slot.ts'
 
 export interface AggregateLimits {
@@ -40,6 +41,8 @@ interface TaskSnapshot {
   slots: SavedSlot[]
   /** windows closed here and not yet finished across partitions */
   sealed: SavedSlot[]
+  /** the window state kept in parts (rows of their own), as the store gives them back */
+  parts?: Array<[part: number, slots: SavedSlot[]]>
 }
 
 /** A checkpoint as one document, partitions inside (the form before partitions had rows of their own). */
@@ -67,7 +70,12 @@ export type { OperatorSnapshot, TaskSnapshot }
 export interface PartitionedSnapshot {
   state: JsonValue
   partitions: Map<number, JsonValue>
+  /** per partition, its window state in parts (a snapshot in parts): the partition's own has no slots then */
+  parts?: Map<number, StateParts>
 }
+
+/** How a snapshot holds window state: in each partition's document, or in parts (all, or what changed). */
+export type SnapshotParts = 'none' | 'all' | 'changed'
 
 /** The checkpoint of one window state before it was kept per partition. */
 interface SnapshotV1 {
@@ -401,7 +409,12 @@ export class AggregateOperator {
     return this.#merge.openWindows(this.#order, query)
   }
 
-  snapshot(): PartitionedSnapshot {
+  /**
+   * The state as a checkpoint. `parts`: window state that can be kept in parts goes there — every
+   * part, or only those changed since the last snapshot in parts (which the store applies to what
+   * it holds) — so a checkpoint of a large state writes what changed, not all of it.
+   */
+  snapshot(parts: SnapshotParts = 'none'): PartitionedSnapshot {
     if (this.#closing) throw new Error('a snapshot while windows are being fired would lose them')
     const since: Record<string, number> = {}
     this.#functions.forEach((f, i) => {
@@ -415,19 +428,23 @@ export class AggregateOperator {
       ...(Number.isFinite(this.#acc.from) ? { from: this.#acc.from } : {}),
     }
     const partitions = new Map<number, JsonValue>()
+    const inParts = new Map<number, StateParts>()
     for (const t of this.#order) {
+      const split = parts !== 'none' && t.store.saveParts !== undefined
+      if (split)
+        inParts.set(t.partition, (t.store.saveParts as (all: boolean) => StateParts)(parts === 'all'))
       const part: Omit<TaskSnapshot, 'partition'> = {
         watermark: time(t.watermark),
         maxTs: time(t.maxTs),
         lastArrival: time(t.lastArrival),
-        slots: t.store.save(),
+        slots: split ? [] : t.store.save(),
         sealed: this.#merge
           .sealedOf(t)
           .map((p) => this.#acc.save(p.windowStart, p.windowEnd, p.keyId, p.accs)),
       }
       partitions.set(t.partition, part as unknown as JsonValue)
     }
-    return { state: own as unknown as JsonValue, partitions }
+    return { state: own as unknown as JsonValue, partitions, ...(inParts.size > 0 ? { parts: inParts } : {}) }
   }
 
   /**
@@ -469,6 +486,7 @@ export class AggregateOperator {
       task.maxTs = noTime(p.maxTs)
       task.lastArrival = noTime(p.lastArrival)
       task.store.restore(p.slots, task.watermark)
+      for (const [, slots] of p.parts ?? []) task.store.restore(slots, task.watermark)
       for (const s of p.sealed) {
         const slot = this.#acc.load(s)
         task.sealed.push(this.#acc.result(slot.start, slot.end, slot.keyId, slot, true) as PartialResult)

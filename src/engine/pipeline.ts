@@ -4,6 +4,7 @@ import {
   type AggregateOutput,
   newAggregateOutput,
   type PartitionedSnapshot,
+  type SnapshotParts,
 } from './aggregate.ts'
 import type { Stage } from './pipeline-spec.ts'
 import { compileEnrich, type LookupSource } from './stages/enrich.ts'
@@ -151,8 +152,8 @@ export class Pipeline {
   }
 
   /** The window state in parts (the operator's own, one per partition); nothing for a stateless chain. */
-  snapshot(): PartitionedSnapshot {
-    return this.aggregate ? this.aggregate.snapshot() : { state: null, partitions: new Map() }
+  snapshot(parts: SnapshotParts = 'none'): PartitionedSnapshot {
+    return this.aggregate ? this.aggregate.snapshot(parts) : { state: null, partitions: new Map() }
   }
 
   restore(state: JsonValue, partitions: ReadonlyMap<number, JsonValue> = new Map()): void {

@@ -9,6 +9,7 @@ import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
 import {
   type Checkpoint,
+  type CheckpointParts,
   checkpointPositions,
   type DeadLetterRecord,
   emptyPartitionStats,
@@ -117,6 +118,8 @@ export class PipelineRunner {
   #pendingResults = 0
   /** the clock the idle timeout last moved the watermark to */
   #advancedTo = Number.NEGATIVE_INFINITY
+  /** a checkpoint in parts has been captured since the start: the next may carry only what changed */
+  #partsWritten = false
   /** what the last checkpoint took (snapshot + commit), in ms */
   #checkpointCostMs = 0
   #sinkProblem: string | undefined
@@ -523,9 +526,14 @@ export class PipelineRunner {
     p.errors += out.errors - before.errors
   }
 
-  /** Positions and window state per partition (a partition known but not read yet has no position), counters. */
+  /**
+   * Positions and window state per partition (a partition known but not read yet has no position),
+   * counters. Window state goes in parts: every part the first time after a start, then only what
+   * changed, which the store applies in commit order to what it holds.
+   */
   #checkpointValue(): Checkpoint {
-    const snap = this.#pipeline.snapshot()
+    const snap = this.#pipeline.snapshot(this.#partsWritten ? 'changed' : 'all')
+    this.#partsWritten = true
     const known = new Set([
       ...Object.keys(this.#positions).map(Number),
       ...snap.partitions.keys(),
@@ -541,6 +549,7 @@ export class PipelineRunner {
           position: this.#positions[String(partition)] ?? null,
           state: snap.partitions.get(partition) ?? null,
           stats: { ...(this.#partitionStats.get(partition) ?? emptyPartitionStats()) },
+          ...(snap.parts?.has(partition) ? { parts: snap.parts.get(partition) as CheckpointParts } : {}),
         })),
     }
   }

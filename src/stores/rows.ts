@@ -61,21 +61,32 @@ export function deadLetterOf(row: Row): DeadLetterRecord {
 }
 
 /**
- * A checkpoint from its pipeline row and its partition rows. A row from before partitions had rows
+ * A checkpoint from its pipeline row, its partition rows and their parts (in partition and part order). A row from before partitions had rows
  * of their own holds the whole state and the positions (JSON; SQLite's first stores only an offset;
  * a row of today has neither, SQLite's with offset -1):
  * its partitions come back without state, and the engine reads the whole state as it was saved.
  */
-export function checkpointOf(row: Row, partitionRows: Row[]): Checkpoint {
+export function checkpointOf(row: Row, partitionRows: Row[], partRows: Row[] = []): Checkpoint {
+  const parts = new Map<number, Array<[number, JsonValue]>>()
+  for (const r of partRows) {
+    const partition = Number(r.partition)
+    const list = parts.get(partition) ?? []
+    parts.set(partition, list)
+    list.push([Number(r.part), JSON.parse(r.state as string) as JsonValue])
+  }
   const checkpoint: Checkpoint = {
     state: JSON.parse(row.state as string) as JsonValue,
     stats: JSON.parse(row.stats as string),
-    partitions: partitionRows.map((p) => ({
-      partition: Number(p.partition),
-      position: p.position === null ? null : Number(p.position),
-      state: JSON.parse(p.state as string) as JsonValue,
-      stats: JSON.parse(p.stats as string),
-    })),
+    partitions: partitionRows.map((p) => {
+      const held = parts.get(Number(p.partition))
+      return {
+        partition: Number(p.partition),
+        position: p.position === null ? null : Number(p.position),
+        state: JSON.parse(p.state as string) as JsonValue,
+        stats: JSON.parse(p.stats as string),
+        ...(held ? { parts: { all: true, changed: held, dropped: [] } } : {}),
+      }
+    }),
   }
   if (partitionRows.length > 0) return checkpoint
   const legacy: Record<string, number> | null =

@@ -80,6 +80,18 @@ export interface PartitionCheckpoint {
   state: JsonValue
   /** what was read from this partition (the pipeline's counters are the totals) */
   stats: PartitionStats
+  /**
+   * Window state kept as rows of their own (a pane each), so a checkpoint writes only what
+   * changed: `all` replaces every part, otherwise `dropped` go and `changed` replace theirs.
+   * Without it `state` is the whole state and the partition's parts go. Loaded: every part.
+   */
+  parts?: CheckpointParts
+}
+
+export interface CheckpointParts {
+  all: boolean
+  changed: Array<[part: number, value: JsonValue]>
+  dropped: number[]
 }
 
 /** The input side of a pipeline's counters, for one source partition. */
@@ -94,9 +106,16 @@ export function emptyPartitionStats(): PartitionStats {
   return { events_in: 0, filtered: 0, late: 0, errors: 0 }
 }
 
-/** each partition's saved window state, as the engine restores it */
+/** each partition's saved window state, as the engine restores it: its parts beside it, under `parts` */
 export function partitionStates(c: Checkpoint): Map<number, JsonValue> {
-  return new Map(c.partitions.filter((p) => p.state !== null).map((p) => [p.partition, p.state]))
+  return new Map(
+    c.partitions
+      .filter((p) => p.state !== null)
+      .map((p) => [
+        p.partition,
+        p.parts ? ({ ...(p.state as object), parts: p.parts.changed } as unknown as JsonValue) : p.state,
+      ]),
+  )
 }
 
 /** partition → next offset to read, as the log takes positions */

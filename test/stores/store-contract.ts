@@ -5,7 +5,9 @@ import type { WindowResult } from '../../src/engine/types.ts'
 import {
   checkpointPositions,
   type MetricPoint,
+  type PartitionCheckpoint,
   type PipelineRecord,
+  partitionStates,
   type Store,
 } from '../../src/stores/store.ts'
 
@@ -199,6 +201,87 @@ export function storeContract(
     })
     await store.deletePipeline('p')
     assert.equal(await store.loadCheckpoint('p'), undefined)
+  })
+
+  test(`${name}: window state in parts: all replaces every part, a change only its own, none drops them`, async (t) => {
+    const store = await newStore(t)
+    if (!store) return
+    const stats = { events_in: 1, events_out: 1, filtered: 0, late: 0, errors: 0, results: 0 }
+    const commit = (partitions: PartitionCheckpoint[]) =>
+      store.commit('p', { results: [], deadLetters: [], checkpoint: { state: null, stats, partitions } })
+    const at = (partition: number, parts?: PartitionCheckpoint['parts']): PartitionCheckpoint => ({
+      partition,
+      position: 1,
+      state: { slots: [] },
+      stats: part(1),
+      ...(parts ? { parts } : {}),
+    })
+    const partsOf = async () =>
+      (await store.loadCheckpoint('p'))?.partitions.map((p) => [p.partition, p.parts?.changed ?? null])
+    await commit([
+      at(0, {
+        all: true,
+        changed: [
+          [2000, ['b']],
+          [1000, ['a']],
+        ],
+        dropped: [],
+      }),
+      at(1),
+    ])
+    assert.deepEqual(await partsOf(), [
+      [
+        0,
+        [
+          [1000, ['a']],
+          [2000, ['b']],
+        ],
+      ],
+      [1, null],
+    ])
+    // changed and dropped apply to what is held; a dropped part that comes back is written again
+    await commit([
+      at(0, {
+        all: false,
+        changed: [
+          [2000, ['b', 'c']],
+          [3000, ['d']],
+        ],
+        dropped: [1000, 3000],
+      }),
+    ])
+    assert.deepEqual(await partsOf(), [
+      [
+        0,
+        [
+          [2000, ['b', 'c']],
+          [3000, ['d']],
+        ],
+      ],
+      [1, null],
+    ])
+    assert.deepEqual(partitionStates((await store.loadCheckpoint('p'))!).get(0), {
+      slots: [],
+      parts: [
+        [2000, ['b', 'c']],
+        [3000, ['d']],
+      ],
+    })
+    await commit([at(0, { all: true, changed: [[5000, ['e']]], dropped: [] })])
+    assert.deepEqual(await partsOf(), [
+      [0, [[5000, ['e']]]],
+      [1, null],
+    ])
+    // a whole state without parts: the parts go
+    await commit([at(0)])
+    assert.deepEqual(await partsOf(), [
+      [0, null],
+      [1, null],
+    ])
+    await commit([at(1, { all: true, changed: [[1, ['x']]], dropped: [] })])
+    await store.deletePipeline('p')
+    await commit([at(1)])
+    assert.deepEqual(await partsOf(), [[1, null]])
   })
 
   test(`${name}: lookup tables are replaced whole and listed`, async (t) => {

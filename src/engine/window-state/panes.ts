@@ -1,7 +1,16 @@
 import { MinHeap } from '../heap.ts'
 import { type DeadLetter, DeadLetterReason, type Event, type WindowResult } from '../types.ts'
 import { lastWindowStart } from '../windows.ts'
-import type { Accs, Accumulation, Applied, Budget, OpenQuery, SavedSlot, WindowStore } from './slot.ts'
+import type {
+  Accs,
+  Accumulation,
+  Applied,
+  Budget,
+  OpenQuery,
+  SavedSlot,
+  StateParts,
+  WindowStore,
+} from './slot.ts'
 
 /** Where the firing of one window stands. */
 interface Firing {
@@ -45,6 +54,9 @@ export class PaneWindows implements WindowStore {
   #firing: Firing | undefined
   /** a window fired since panes were last dropped */
   #fired = false
+  /** panes changed, and dropped, since the state was last saved in parts (see saveParts) */
+  readonly #changed = new Set<number>()
+  readonly #dropped = new Set<number>()
 
   constructor(acc: Accumulation, sizeMs: number, slideMs: number, maxKeys: number) {
     this.#acc = acc
@@ -75,6 +87,8 @@ export class PaneWindows implements WindowStore {
       this.#panes.set(paneStart, pane)
       this.#schedule(paneStart, watermark)
     }
+    // a pane is marked changed once per run of events into it (saveParts starts a new run)
+    if (paneStart !== this.#lastPaneStart) this.#changed.add(paneStart)
     this.#lastPaneStart = paneStart
     this.#lastPane = pane
     const keyId = this.#acc.keys.id(event)
@@ -146,6 +160,8 @@ export class PaneWindows implements WindowStore {
     for (const paneStart of this.#panes.keys()) {
       if (lastWindowStart(paneStart, this.#slide) + this.#size <= watermark) {
         this.#panes.delete(paneStart)
+        this.#changed.delete(paneStart)
+        this.#dropped.add(paneStart)
         if (paneStart === this.#lastPaneStart) this.#lastPane = undefined
       }
     }
@@ -284,10 +300,28 @@ export class PaneWindows implements WindowStore {
 
   save(): SavedSlot[] {
     const out: SavedSlot[] = []
-    for (const [paneStart, pane] of this.#panes)
-      for (const [keyId, accs] of pane)
-        out.push(this.#acc.save(paneStart, paneStart + this.#pane, keyId, accs))
+    for (const [paneStart, pane] of this.#panes) this.#saveInto(out, paneStart, pane)
     return out
+  }
+
+  #saveInto(out: SavedSlot[], paneStart: number, pane: Map<string, Accs>): SavedSlot[] {
+    for (const [keyId, accs] of pane) out.push(this.#acc.save(paneStart, paneStart + this.#pane, keyId, accs))
+    return out
+  }
+
+  saveParts(all: boolean): StateParts {
+    const changed: Array<[number, SavedSlot[]]> = []
+    for (const paneStart of all ? this.#panes.keys() : this.#changed) {
+      const pane = this.#panes.get(paneStart)
+      if (pane !== undefined) changed.push([paneStart, this.#saveInto([], paneStart, pane)])
+    }
+    const parts: StateParts = { all, changed, dropped: all ? [] : [...this.#dropped] }
+    this.#changed.clear()
+    this.#dropped.clear()
+    // the next event marks its pane again
+    this.#lastPaneStart = Number.NaN
+    this.#lastPane = undefined
+    return parts
   }
 
   restore(slots: SavedSlot[], watermark: number): void {

@@ -214,6 +214,17 @@ export class Accumulation {
   }
 }
 
+/**
+ * A window state in parts, for checkpoints that write only what changed: a part is a pane's
+ * slots, by pane start. `all`: these are every part (the others are gone); otherwise the parts
+ * changed since the last time, and the ones dropped since.
+ */
+export interface StateParts {
+  all: boolean
+  changed: Array<[part: number, slots: SavedSlot[]]>
+  dropped: number[]
+}
+
 /** Where an event went: applied to open windows, late (all its windows closed), or refused. */
 export type Applied = 'applied' | 'late' | 'refused'
 
@@ -251,5 +262,10 @@ export interface WindowStore {
   /** open windows newest first, at most `q.limit` accepted: work in proportion to what is returned */
   openWindows(watermark: number, q: OpenQuery): WindowResult[]
   save(): SavedSlot[]
+  /**
+   * The state in parts (a store that keeps them): every part (`all`), or those changed and
+   * dropped since the last call; either way changes count from here on.
+   */
+  saveParts?(all: boolean): StateParts
   restore(slots: SavedSlot[], watermark: number): void
 }

@@ -31,6 +31,7 @@ import type {
   MetricPoint,
   MetricQuery,
   MetricRetention,
+  PartitionCheckpoint,
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
@@ -212,6 +213,7 @@ export class PostgresStore implements Store {
         'dead_letters',
         'checkpoints',
         'partition_checkpoints',
+        'checkpoint_parts',
         'pipeline_versions',
       ])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
@@ -292,8 +294,38 @@ export class PostgresStore implements Store {
               now,
             ],
           )
+        await this.#writeParts(c, pipelineId, cp.partitions)
       }
     })
+  }
+
+  /** Each partition's parts: all replaced, or the dropped deleted and the changed written; none without parts. */
+  async #writeParts(c: pg.PoolClient, pipelineId: string, partitions: PartitionCheckpoint[]): Promise<void> {
+    const clear = partitions.filter((p) => !p.parts || p.parts.all).map((p) => p.partition)
+    if (clear.length > 0)
+      await c.query('DELETE FROM checkpoint_parts WHERE pipeline_id = $1 AND partition = ANY($2::int[])', [
+        pipelineId,
+        clear,
+      ])
+    const dropped = partitions.flatMap((p) =>
+      p.parts && !p.parts.all ? p.parts.dropped.map((part) => [p.partition, part] as const) : [],
+    )
+    if (dropped.length > 0)
+      await c.query(
+        `DELETE FROM checkpoint_parts WHERE pipeline_id = $1 AND (partition, part) IN
+           (SELECT * FROM unnest($2::int[], $3::bigint[]))`,
+        [pipelineId, dropped.map((d) => d[0]), dropped.map((d) => d[1])],
+      )
+    const changed = partitions.flatMap((p) =>
+      (p.parts?.changed ?? []).map(([part, value]) => [p.partition, part, JSON.stringify(value)] as const),
+    )
+    if (changed.length > 0)
+      await c.query(
+        `INSERT INTO checkpoint_parts (pipeline_id, partition, part, state)
+         SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::text[])
+         ON CONFLICT (pipeline_id, partition, part) DO UPDATE SET state = excluded.state`,
+        [pipelineId, changed.map((x) => x[0]), changed.map((x) => x[1]), changed.map((x) => x[2])],
+      )
   }
 
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
@@ -306,7 +338,12 @@ export class PostgresStore implements Store {
       'SELECT * FROM partition_checkpoints WHERE pipeline_id = $1 ORDER BY partition',
       [pipelineId],
     )
-    return checkpointOf(row, parts)
+    const held = await this.#rows(
+      this.#pool,
+      'SELECT * FROM checkpoint_parts WHERE pipeline_id = $1 ORDER BY partition, part',
+      [pipelineId],
+    )
+    return checkpointOf(row, parts, held)
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {

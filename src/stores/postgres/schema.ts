@@ -114,4 +114,11 @@ CREATE TABLE IF NOT EXISTS pipeline_versions (
   PRIMARY KEY (pipeline_id, version)
 );
 INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, false FROM pipelines ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS checkpoint_parts (
+  pipeline_id TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  part BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (pipeline_id, partition, part)
+);
 `

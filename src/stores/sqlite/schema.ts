@@ -24,6 +24,16 @@ const PARTITION_CHECKPOINTS = `CREATE TABLE IF NOT EXISTS partition_checkpoints 
 ) WITHOUT ROWID;
 `
 
+/** window state of a partition in parts, a row each (a pane), written when they change (v6) */
+const CHECKPOINT_PARTS = `CREATE TABLE IF NOT EXISTS checkpoint_parts (
+  pipeline_id TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  part INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (pipeline_id, partition, part)
+) WITHOUT ROWID;
+`
+
 /** every accepted version of a pipeline's spec (v5) */
 const PIPELINE_VERSIONS = `CREATE TABLE IF NOT EXISTS pipeline_versions (
   pipeline_id TEXT NOT NULL,
@@ -94,7 +104,7 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}`
+${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}${CHECKPOINT_PARTS}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
@@ -109,4 +119,6 @@ export const MIGRATIONS: Record<number, string> = {
 ALTER TABLE results ADD COLUMN version INTEGER;
 ${PIPELINE_VERSIONS}
 INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, 0 FROM pipelines;`,
+  // v6: window state in parts
+  6: CHECKPOINT_PARTS,
 }

@@ -99,6 +99,14 @@ export class SqliteStore implements Store {
            stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
+      loadParts: db.prepare('SELECT * FROM checkpoint_parts WHERE pipeline_id = ? ORDER BY partition, part'),
+      deleteParts: db.prepare('DELETE FROM checkpoint_parts WHERE pipeline_id = ? AND partition = ?'),
+      deletePart: db.prepare(
+        'DELETE FROM checkpoint_parts WHERE pipeline_id = ? AND partition = ? AND part = ?',
+      ),
+      savePart: db.prepare(
+        'INSERT OR REPLACE INTO checkpoint_parts (pipeline_id, partition, part, state) VALUES (?, ?, ?, ?)',
+      ),
       loadPartitionCheckpoints: db.prepare(
         'SELECT * FROM partition_checkpoints WHERE pipeline_id = ? ORDER BY partition',
       ),
@@ -202,6 +210,7 @@ export class SqliteStore implements Store {
         'dead_letters',
         'checkpoints',
         'partition_checkpoints',
+        'checkpoint_parts',
         'pipeline_versions',
       ])
         this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
@@ -248,7 +257,7 @@ export class SqliteStore implements Store {
           JSON.stringify(c.stats),
           now,
         )
-        for (const p of c.partitions)
+        for (const p of c.partitions) {
           this.#stmt.savePartitionCheckpoint.run(
             pipelineId,
             p.partition,
@@ -257,6 +266,12 @@ export class SqliteStore implements Store {
             JSON.stringify(p.stats),
             now,
           )
+          const parts = p.parts
+          if (!parts || parts.all) this.#stmt.deleteParts.run(pipelineId, p.partition)
+          else for (const part of parts.dropped) this.#stmt.deletePart.run(pipelineId, p.partition, part)
+          for (const [part, value] of parts?.changed ?? [])
+            this.#stmt.savePart.run(pipelineId, p.partition, part, JSON.stringify(value))
+        }
       }
     })
     void this.#settleMetrics()
@@ -265,7 +280,11 @@ export class SqliteStore implements Store {
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {
     const row = this.#stmt.loadCheckpoint.get(pipelineId) as Row | undefined
     if (!row) return undefined
-    return checkpointOf(row, this.#stmt.loadPartitionCheckpoints.all(pipelineId) as Row[])
+    return checkpointOf(
+      row,
+      this.#stmt.loadPartitionCheckpoints.all(pipelineId) as Row[],
+      this.#stmt.loadParts.all(pipelineId) as Row[],
+    )
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
