@@ -132,10 +132,10 @@ const OPTIONS = {
   'ingest-memory-limit-mb': {
     env: 'DATAPULSE_INGEST_MEMORY_LIMIT_MB',
     kind: 'int',
-    default: 768,
+    default: 384,
     min: 64,
     max: 1_048_576,
-    help: 'process RSS in MB above which ingestion answers 429 until memory falls (window state and queues stay bounded)',
+    help: 'MB of JavaScript heap (as reserved) and buffers above which ingestion answers 429 until they fall (window state and queues stay bounded; the RSS runs some 300-600 MB above)',
   },
   'max-pending-results': {
     env: 'DATAPULSE_MAX_PENDING_RESULTS',

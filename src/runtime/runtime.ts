@@ -133,7 +133,7 @@ export class Runtime {
   readonly #ids = new IdSequence(randomBytes(6).toString('base64url'))
   readonly #history: IngestHistory
   #ingested = 0
-  /** the process RSS, sampled a few times a second (reading it per request would cost a system call each) */
+  /** the heap and buffers the process holds, sampled a few times a second (not per request) */
   readonly #memory = new MemorySampler(250)
   #retentionTimer: NodeJS.Timeout | undefined
   #closed = false
@@ -762,13 +762,13 @@ export class Runtime {
     // without a topic: every running pipeline's; with none running, the default topic (acknowledged means stored)
     const running = topic === undefined ? this.#runningSourceTopics() : []
     const topics = topic !== undefined ? [topic] : running.length > 0 ? running : [this.config.defaultTopic]
-    const rssMb = this.#memory.rssMb
-    if (rssMb > this.config.ingestMemoryLimitMb)
+    const heldMb = this.#memory.heldMb
+    if (heldMb > this.config.ingestMemoryLimitMb)
       return {
         ok: false,
         error: new AppError(
           'overloaded',
-          `the server holds ${Math.round(rssMb)} MB (limit ${this.config.ingestMemoryLimitMb} MB) while pipelines catch up; retry later`,
+          `the server holds ${Math.round(heldMb)} MB of heap and buffers (limit ${this.config.ingestMemoryLimitMb} MB) while pipelines catch up; retry later`,
           [],
           1,
         ),

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { eventually, readTopic, startServer } from '../helpers/server.ts'
 
 test('a pipeline that falls behind: ingestion answers 429 with Retry-After, memory stays bounded, every accepted event is processed', async (t) => {
@@ -62,4 +64,36 @@ test('a pipeline that falls behind: ingestion answers 429 with Retry-After, memo
   )
   assert.equal(stats.lag, 0)
   assert.equal(stats.errors + stats.late, 0)
+})
+
+test('the memory gate follows the heap and buffers the process holds: 429 above the limit, open again once they are freed', async (t) => {
+  setFlagsFromString('--expose-gc')
+  const gc = runInNewContext('gc') as () => void
+  gc()
+  const held = () => {
+    const m = process.memoryUsage()
+    return (m.heapTotal + m.external) / 2 ** 20
+  }
+  const limit = Math.ceil(held()) + 96
+  const server = await startServer(t, { env: { DATAPULSE_INGEST_MEMORY_LIMIT_MB: String(limit) } })
+  const ingest = () =>
+    server.call('POST', '/api/events/ingest', {
+      topic: 'gate',
+      events: [{ event_type: 'e', source: 's', data: {} }],
+    })
+  assert.equal((await ingest()).status, 200)
+  // 192 MB of buffers held: the next sample (4 a second) closes the gate
+  let ballast: Buffer | undefined = Buffer.alloc(192 * 2 ** 20, 1)
+  const refused = await eventually(async () => {
+    const r = await ingest()
+    return r.status === 429 ? r : undefined
+  })
+  assert.equal(refused.body.error.code, 'overloaded')
+  assert.match(refused.body.error.message, /MB of heap and buffers \(limit \d+ MB\)/)
+  assert.equal(refused.headers.get('retry-after'), '1')
+  assert.equal(ballast.length, 192 * 2 ** 20)
+  // freed: the gate opens again (a gate on RSS would not: the pages stay with the process)
+  ballast = undefined
+  gc()
+  await eventually(async () => ((await ingest()).status === 200 ? true : undefined))
 })

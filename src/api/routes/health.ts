@@ -78,7 +78,14 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
               error_events: Type.Integer(),
               filtered_events: Type.Integer(),
               metrics: Type.Object({ series: Type.Integer() }),
-              memory: Type.Object({ rss_bytes: Type.Integer(), heap_used_bytes: Type.Integer() }),
+              memory: Type.Object({
+                rss_bytes: Type.Integer(),
+                heap_used_bytes: Type.Integer(),
+                heap_total_bytes: Type.Integer({
+                  description: 'the JavaScript heap as reserved (used + free)',
+                }),
+                external_bytes: Type.Integer({ description: 'buffers and other memory outside the heap' }),
+              }),
             },
             { additionalProperties: true },
           ),
@@ -116,7 +123,12 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
         error_events: errors,
         filtered_events: filtered,
         metrics: { series },
-        memory: { rss_bytes: memory.rss, heap_used_bytes: memory.heapUsed },
+        memory: {
+          rss_bytes: memory.rss,
+          heap_used_bytes: memory.heapUsed,
+          heap_total_bytes: memory.heapTotal,
+          external_bytes: memory.external,
+        },
       }
     },
   )
