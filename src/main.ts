@@ -1,3 +1,4 @@
+import './heap-policy.ts'
 import { serve } from './serve.ts'
 
 serve(process.argv.slice(2)).catch((err: unknown) => {
