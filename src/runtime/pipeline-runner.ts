@@ -27,7 +27,7 @@ const SLICE_MS = 5
 /** Work units (a key merged or a result built) firing windows may take per slice before yielding. */
 const CLOSE_BUDGET = 20_000
 /** Closed windows per store transaction when many close at once. */
-const COMMIT_SLICE = 250
+const COMMIT_SLICE = 100
 
 /** A source partition as the API shows it. */
 export interface PartitionProgress extends PartitionStats {
