@@ -5,21 +5,12 @@ import {
   newAggregateOutput,
   type PartitionedSnapshot,
 } from '../../src/engine/aggregate.ts'
-import { Issues } from '../../src/engine/check.ts'
-import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
 import type { JsonValue, WindowResult } from '../../src/engine/types.ts'
 import { rng } from '../helpers/random.ts'
-import { randomOps, randomSpec } from './generators.ts'
+import { aggregate, randomOps, randomSpec } from './generators.ts'
 import type { Op } from './reference-model.ts'
 
 const LIMITS = { maxKeysPerWindow: 1_000_000 }
-
-function aggregate(raw: Record<string, unknown>): AggregateSpec {
-  const issues = new Issues()
-  const spec = parseAggregate(raw, '/aggregate', issues)
-  assert.ok(spec, JSON.stringify(issues.list))
-  return spec
-}
 
 /** What a store holds of snapshots in parts applied in order: the operator's part, each partition's, its parts. */
 class Stored {

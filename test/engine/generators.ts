@@ -1,7 +1,18 @@
+import assert from 'node:assert/strict'
 import type { AggregateOperator, PartitionedSnapshot } from '../../src/engine/aggregate.ts'
+import { Issues } from '../../src/engine/check.ts'
+import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event } from '../../src/engine/types.ts'
 import type { Rng } from '../helpers/random.ts'
 import type { Op } from './reference-model.ts'
+
+/** An aggregate spec from its JSON form, which must be valid. */
+export function aggregate(raw: Record<string, unknown>): AggregateSpec {
+  const issues = new Issues()
+  const spec = parseAggregate(raw, '/aggregate', issues)
+  assert.ok(spec, JSON.stringify(issues.list))
+  return spec
+}
 
 /** A random aggregate spec: window kind and sizes, functions, keys, time, lateness, emit. */
 export function randomSpec(r: Rng): Record<string, unknown> {

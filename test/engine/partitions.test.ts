@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { AggregateOperator, newAggregateOutput } from '../../src/engine/aggregate.ts'
-import { Issues } from '../../src/engine/check.ts'
-import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
+import type { AggregateSpec } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event, WindowResult } from '../../src/engine/types.ts'
 import { type Rng, rng } from '../helpers/random.ts'
-import { randomOps, randomSpec, roundTrip } from './generators.ts'
+import { aggregate, randomOps, randomSpec, roundTrip } from './generators.ts'
 import { type Op, runPartitionedReference } from './reference-model.ts'
 
 /**
@@ -18,13 +17,6 @@ import { type Op, runPartitionedReference } from './reference-model.ts'
 const CASES = 150
 const IDLE_NEVER = 1e6 // seconds: no partition goes idle during a case
 const FAR = 4e12
-
-function aggregate(raw: Record<string, unknown>): AggregateSpec {
-  const issues = new Issues()
-  const spec = parseAggregate(raw, '/aggregate', issues)
-  assert.ok(spec, JSON.stringify(issues.list))
-  return spec
-}
 
 function keyText(r: WindowResult): string {
   return JSON.stringify(r.key === null ? [] : Object.values(r.key))

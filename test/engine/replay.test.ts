@@ -1,22 +1,14 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { AggregateOperator, newAggregateOutput } from '../../src/engine/aggregate.ts'
-import { Issues } from '../../src/engine/check.ts'
 import { replayCut } from '../../src/engine/replay.ts'
-import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
+import type { AggregateSpec } from '../../src/engine/stages/aggregate-spec.ts'
 import type { WindowResult } from '../../src/engine/types.ts'
 import { rng } from '../helpers/random.ts'
-import { randomOps, randomSpec, roundTrip } from './generators.ts'
+import { aggregate, randomOps, randomSpec, roundTrip } from './generators.ts'
 import type { Op } from './reference-model.ts'
 
 const LIMITS = { maxKeysPerWindow: 1_000_000 }
-
-function aggregate(raw: Record<string, unknown>): AggregateSpec {
-  const issues = new Issues()
-  const spec = parseAggregate(raw, '/aggregate', issues)
-  assert.ok(spec, JSON.stringify(issues.list))
-  return spec
-}
 
 const key = (r: WindowResult) => `${r.windowStart}|${r.windowEnd}|${r.keyId}`
 

@@ -2,21 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { AggregateOperator, newAggregateOutput } from '../../src/engine/aggregate.ts'
 import { EXACT_DISTINCT_LIMIT } from '../../src/engine/aggregators/aggregators.ts'
-import { Issues } from '../../src/engine/check.ts'
-import { type AggregateSpec, parseAggregate } from '../../src/engine/stages/aggregate-spec.ts'
+import type { AggregateSpec } from '../../src/engine/stages/aggregate-spec.ts'
 import type { Event, WindowResult } from '../../src/engine/types.ts'
 import { rng } from '../helpers/random.ts'
-import { randomOps, randomSpec, roundTrip } from './generators.ts'
+import { aggregate, randomOps, randomSpec, roundTrip } from './generators.ts'
 import { type Op, type RefResult, runReference } from './reference-model.ts'
 
 const CASES = 400
-
-function aggregate(raw: Record<string, unknown>): AggregateSpec {
-  const issues = new Issues()
-  const spec = parseAggregate(raw, '/aggregate', issues)
-  assert.ok(spec, JSON.stringify(issues.list))
-  return spec
-}
 
 const id = (x: { start: number; end: number; key: string }) => `${x.start}|${x.end}|${x.key}`
 
