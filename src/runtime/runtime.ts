@@ -388,7 +388,7 @@ export class Runtime {
         checkpoint: {
           state,
           stats,
-          partitions: Object.entries(target).map(([p, _]) => ({
+          partitions: Object.keys(target).map((p) => ({
             partition: Number(p),
             position: positions[p],
             state: null,
