@@ -94,7 +94,7 @@ export function tempDataDir(): { dir: string; remove: () => void } {
 /** DataPulse itself in its own process on a free port with a fresh data dir; `close` stops it and removes the dir. */
 export async function startDataPulse(
   extraArgs: string[] = [],
-): Promise<{ base: string; close: () => Promise<void> }> {
+): Promise<{ base: string; pid: number; close: () => Promise<void> }> {
   const data = tempDataDir()
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
@@ -105,6 +105,7 @@ export async function startDataPulse(
   )
   return {
     base,
+    pid: server.pid as number,
     close: async () => {
       await stop(server)
       data.remove()

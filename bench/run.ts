@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload] [-- --peers]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'
@@ -11,12 +11,19 @@ import { httpBenches } from './http.ts'
 import { kafkaBenches } from './kafka.ts'
 import { metricsBenches } from './metrics.ts'
 import { overloadBenches } from './overload.ts'
+import { peerBenches } from './peers.ts'
 import { soak } from './soak.ts'
 import { storeBenches } from './store.ts'
 import { windowBenches } from './window-query.ts'
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, soak: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    soak: { type: 'string' },
+    /** Kafka Streams and Flink beside DataPulse (needs java and mvn) */
+    peers: { type: 'boolean', default: false },
+  },
 })
 const quick = values.quick ?? false
 const only = values.only ? new Set(values.only.split(',')) : undefined
@@ -62,13 +69,18 @@ if (wanted('store')) rows.push(...(await storeBenches(quick)))
 if (wanted('window')) rows.push(...(await windowBenches(quick)))
 if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
 if (wanted('overload')) rows.push(...(await overloadBenches(quick)))
+if (values.peers || only?.has('peers')) rows.push(...(await peerBenches(quick)))
 
 const fmt = (v: number, unit: string) =>
   unit === 'events/s' || unit === 'points/s'
-    ? `${(v / 1e6).toFixed(2)}M`
-    : unit === 'ms'
-      ? v.toFixed(1)
-      : v.toFixed(0)
+    ? v < 1e6
+      ? `${(v / 1e3).toFixed(0)}k`
+      : `${(v / 1e6).toFixed(2)}M`
+    : unit === 'x'
+      ? v.toFixed(2)
+      : unit === 'ms' || unit === 's'
+        ? v.toFixed(1)
+        : v.toFixed(0)
 const lines = [
   `DataPulse bench — ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}${quick ? ' — quick' : ''}`,
   '',

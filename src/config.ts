@@ -222,6 +222,13 @@ const OPTIONS = {
   },
   'kafka-sasl-username': { env: 'KAFKA_SASL_USERNAME', kind: 'string', default: '', help: 'SASL user name' },
   'kafka-sasl-password': { env: 'KAFKA_SASL_PASSWORD', kind: 'string', default: '', help: 'SASL password' },
+  'kafka-compression': {
+    env: 'KAFKA_COMPRESSION',
+    kind: 'enum',
+    values: ['lz4', 'zstd', 'gzip', 'snappy', 'none'],
+    default: 'lz4',
+    help: 'compression of what DataPulse produces (ingested events, results, dead letters)',
+  },
   'kafka-tls': {
     env: 'KAFKA_TLS',
     kind: 'enum',
@@ -445,6 +452,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
                   password: String(out.kafkaSaslPassword),
                 },
           tls: out.kafkaTls === 'true',
+          compression: out.kafkaCompression as KafkaSettings['compression'],
         }
   if (kafka && !kafka.brokers.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)))
     throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got '${out.kafkaBrokers}'`)

@@ -35,6 +35,8 @@ export interface KafkaSettings {
   replication: number
   sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
   tls: boolean
+  /** of every produce request (record batches are compressed whole; 'none' sends them as they are) */
+  compression: 'lz4' | 'zstd' | 'gzip' | 'snappy' | 'none'
   /**
    * this instance's id: each reader is a static group member under it, so a restarted instance
    * takes back its partitions at once instead of waiting out the old process's session
@@ -89,6 +91,7 @@ export class KafkaLog implements EventLog {
       // writes an event twice (the events of one acknowledged request are counted once)
       idempotent: true,
       retries: 3,
+      ...(settings.compression === 'none' ? {} : { compression: settings.compression }),
     })
     this.#admin = new Admin({ ...this.connection('admin'), retries: 3 })
   }

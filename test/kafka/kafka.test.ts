@@ -187,6 +187,48 @@ describe('Kafka source and sink topics on a real broker', () => {
     assert.equal(stats.condition, 'ok')
   })
 
+  test('a source topic with message.timestamp.type=LogAppendTime: events without a timestamp take the time the broker appended them', async (t) => {
+    if (!broker) return t.skip(skipped)
+    const server = await kafkaServer(t)
+    const admin = new Admin({ clientId: 'test-admin', bootstrapBrokers: [broker.brokers] })
+    await admin.createTopics({
+      topics: ['appended'],
+      partitions: 1,
+      replicas: 1,
+      configs: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }],
+    })
+    await admin.close()
+    const p = (
+      await server.call('POST', '/api/pipelines', {
+        name: 'by-append-time',
+        source_topic: 'appended',
+        start: true,
+        transformation: { aggregate: { window_seconds: 3600, function: 'count' } },
+      })
+    ).body
+    const producer = plainProducer(broker.brokers)
+    const before = Date.now()
+    // the producer's create time says 2001; the topic keeps the broker's clock instead
+    // (unpatched, @platformatic/kafka gave each record the create time)
+    await producer.send({
+      messages: [1, 2, 3].map((i) => ({
+        topic: 'appended',
+        value: JSON.stringify({ event_type: 'tick', source: 'clock', data: { i } }),
+        timestamp: BigInt(Date.parse('2001-01-01T00:00:00Z')),
+      })),
+    })
+    await producer.close()
+    const window = await eventually(async () => {
+      const w = (await server.call('GET', `/api/pipelines/${p.id}/window`)).body.windows
+      return w[0]?.results.count === 3 ? w[0] : undefined
+    }, 20_000)
+    // the hour the broker appended them in (the produce took well under an hour)
+    assert.ok(
+      Date.parse(window.window_end) > before && Date.parse(window.window_start) <= Date.now(),
+      `window ${window.window_start} is not around ${new Date(before).toISOString()}`,
+    )
+  })
+
   test('broker stopped and restarted mid-stream: degraded meanwhile, 503 on ingest, then every event counted', async (t) => {
     if (!broker) return t.skip(skipped)
     const server = await kafkaServer(t)

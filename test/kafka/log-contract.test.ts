@@ -19,7 +19,14 @@ logContract('Kafka log', async (t) => {
   broker ??= startKafka()
   const { brokers } = await broker
   const log = new KafkaLog(
-    { brokers: [brokers], clientId: 'contract', partitions: 1, replication: 1, tls: false },
+    {
+      brokers: [brokers],
+      clientId: 'contract',
+      partitions: 1,
+      replication: 1,
+      tls: false,
+      compression: 'lz4',
+    },
     silentLogger(),
   )
   t.after(() => log.close())

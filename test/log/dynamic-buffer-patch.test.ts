@@ -12,7 +12,8 @@ import fc from 'fast-check'
 
 type Op =
   | { kind: 'read'; at: number; width: 'u8' | 'i16' | 'u32' | 'i64' | 'varint' | 'varint64' | 'slice' }
-  | { kind: 'append' | 'prepend'; bytes: Uint8Array }
+  | { kind: 'append'; bytes: Uint8Array }
+  | { kind: 'prepend'; bytes: Uint8Array }
   | { kind: 'consume'; at: number }
 
 const widths = ['u8', 'i16', 'u32', 'i64', 'varint', 'varint64', 'slice'] as const
