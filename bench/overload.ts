@@ -57,6 +57,15 @@ export async function overloadBenches(quick: boolean): Promise<BenchRow[]> {
     loadDone = true
     await probing
     const endRss = await rss()
+    // then quiet (the pipeline has closed what the load opened): the RSS goes back, polled gently
+    const loadEnded = performance.now()
+    let settledRss = endRss
+    while (performance.now() - loadEnded < 150_000) {
+      await new Promise((r) => setTimeout(r, 2_000))
+      settledRss = Math.min(settledRss, await rss())
+      if (settledRss < startRss + (peakRss - startRss) / 4) break
+    }
+    const settledAfter = (performance.now() - loadEnded) / 1000 + RECOVERY_S
     trivial.sort((a, b) => a - b)
     stats.sort((a, b) => a - b)
     const mb = (b: number) => b / 2 ** 20
@@ -81,6 +90,15 @@ export async function overloadBenches(quick: boolean): Promise<BenchRow[]> {
         ceilingName: 'RSS before the load',
         target: '< 1024 MB',
         ok: mb(peakRss) < 1024,
+      },
+      {
+        bench: `overload: RSS once quiet again (lowest within ${settledAfter.toFixed(0)} s after the load)`,
+        value: mb(settledRss),
+        unit: 'MB',
+        ceiling: mb(peakRss),
+        ceilingName: 'peak RSS',
+        target: 'back below half way between start and peak',
+        ok: settledRss < startRss + (peakRss - startRss) / 2,
       },
     ]
   } finally {
