@@ -23,7 +23,7 @@ const LATENESS_MS = 2_000
 const PEERS = new URL('./peers/', import.meta.url).pathname
 const SOURCE = 'peers-in'
 
-type System = 'datapulse' | 'kafka-streams' | 'flink'
+type System = 'datapulse' | 'datapulse-no-metrics' | 'kafka-streams' | 'flink'
 
 interface Run {
   system: System
@@ -203,7 +203,7 @@ interface Started {
 }
 
 /** DataPulse with the job as a pipeline through its API; the first read is seen in its counters. */
-async function startDataPulseJob(brokers: string, sink: string): Promise<Started> {
+async function startDataPulseJob(brokers: string, sink: string, metrics: boolean): Promise<Started> {
   const dp = await startDataPulse(['--kafka-brokers', brokers])
   const created = await fetch(`${dp.base}/api/pipelines`, {
     method: 'POST',
@@ -214,6 +214,7 @@ async function startDataPulseJob(brokers: string, sink: string): Promise<Started
       sink_topic: sink,
       start: true,
       start_from: 'earliest',
+      metrics,
       transformation: {
         aggregate: {
           window_seconds: WINDOW_MS / 1000,
@@ -276,8 +277,8 @@ async function runJob(
   const sink = `peers-out-${system}-${round}`
   await createSink(brokers, sink)
   const job =
-    system === 'datapulse'
-      ? await startDataPulseJob(brokers, sink)
+    system === 'datapulse' || system === 'datapulse-no-metrics'
+      ? await startDataPulseJob(brokers, sink, system === 'datapulse')
       : await startPeerJob(system, brokers, sink, round)
   try {
     const { lastAppend, exact } = await readSink(
@@ -392,7 +393,7 @@ export async function peerBenches(quick: boolean): Promise<BenchRow[]> {
       })
     await producer.close()
     for (let round = 1; round <= rounds; round++) {
-      for (const system of ['datapulse', 'kafka-streams', 'flink'] as const) {
+      for (const system of ['datapulse', 'datapulse-no-metrics', 'kafka-streams', 'flink'] as const) {
         const run = await runJob(system, round, broker.brokers, expected, total)
         runs.push(run)
         console.error(
@@ -409,6 +410,7 @@ export async function peerBenches(quick: boolean): Promise<BenchRow[]> {
 
 const NAMES: Record<System, string> = {
   datapulse: 'DataPulse (pipeline through the API)',
+  'datapulse-no-metrics': 'DataPulse, the same pipeline with "metrics": false',
   'kafka-streams': 'Kafka Streams 4.4, 1 stream thread, suppress(untilWindowCloses)',
   flink: 'Flink 2.2, parallelism 1, checkpoint every 1 s',
 }
@@ -453,6 +455,13 @@ function peerRows(
         ceilingName: 'Kafka Streams, same run',
         target: '>= 2.0x Kafka Streams',
         ok: dp >= 2 * ks,
+      },
+      {
+        bench: `peers (${phase}): ${NAMES['datapulse-no-metrics']}`,
+        value: pick('datapulse-no-metrics', phase, (r) => r.eventsPerSecond),
+        unit: 'events/s',
+        ceiling: flink,
+        ceilingName: 'Flink p1, same run',
       },
     )
     for (const system of ['datapulse', 'kafka-streams', 'flink'] as const)

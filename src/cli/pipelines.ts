@@ -12,6 +12,7 @@ const SPEC_FIELDS = [
   'transformation',
   'transformations',
   'start_from',
+  'metrics',
 ] as const
 
 /** A pipeline by id or by name. */

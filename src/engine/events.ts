@@ -115,66 +115,79 @@ export function normalizeEvents(
   const issues: Issue[] = []
   const events: Event[] = new Array(raw.length)
   for (let i = 0; i < raw.length; i++) {
-    const e = raw[i]
-    const at = (field: string) => pointer(pointer(basePath, i), field)
-    if (!isPlainObject(e)) {
-      issues.push({ path: pointer(basePath, i), message: 'must be an object' })
-      continue
-    }
-    const before = issues.length
-    for (const key in e)
-      if (!EVENT_FIELDS.has(key))
-        issues.push({
-          path: at(key),
-          message: 'unknown field (expected event_type, source, data, timestamp, id)',
-        })
-    const { event_type, source, data, timestamp, id } = e
-    if (typeof event_type !== 'string' || event_type.length === 0 || event_type.length > MAX_NAME_LENGTH)
-      issues.push({
-        path: at('event_type'),
-        message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
-      })
-    if (typeof source !== 'string' || source.length === 0 || source.length > MAX_NAME_LENGTH)
-      issues.push({
-        path: at('source'),
-        message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
-      })
-    if (data !== undefined && data !== null && !isPlainObject(data))
-      issues.push({ path: at('data'), message: 'must be an object' })
-    else if (data !== undefined && data !== null && hasForbiddenKey(data, 0))
-      issues.push({
-        path: at('data'),
-        message:
-          "must not contain the keys '__proto__', 'constructor' or 'prototype' (or nest deeper than 64)",
-      })
-    let ts = now
-    if (timestamp !== undefined && timestamp !== null) {
-      const parsed = parseTimestamp(timestamp)
-      if (parsed === undefined) issues.push({ path: at('timestamp'), message: TIME_RULE })
-      else ts = parsed
-    }
-    if (
-      id !== undefined &&
-      id !== null &&
-      (typeof id !== 'string' || id.length === 0 || id.length > MAX_NAME_LENGTH)
-    )
-      issues.push({
-        path: at('id'),
-        message: `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
-      })
-    if (issues.length > before) {
-      if (issues.length > 100) break
-      continue
-    }
-    events[i] = {
-      id: typeof id === 'string' ? id : nextId(),
-      event_type: event_type as string,
-      source: source as string,
-      timestamp: ts,
-      data: (data as Record<string, unknown> | undefined) ?? {},
-    }
+    const event = normalizeEvent(raw[i], now, nextId, basePath, i, issues)
+    if (event !== undefined) events[i] = event
+    else if (issues.length > 100) break
   }
   return issues.length > 0 ? { ok: false, issues } : { ok: true, events }
+}
+
+/**
+ * Event `index` of `basePath` checked (its problems appended to `issues`, with their paths): the
+ * engine event, or undefined when it has a problem. A source message goes through here alone,
+ * without the arrays and the result object of a request.
+ */
+export function normalizeEvent(
+  e: unknown,
+  now: number,
+  nextId: () => string,
+  basePath: string,
+  index: number,
+  issues: Issue[],
+): Event | undefined {
+  const at = (field: string) => pointer(pointer(basePath, index), field)
+  if (!isPlainObject(e)) {
+    issues.push({ path: pointer(basePath, index), message: 'must be an object' })
+    return undefined
+  }
+  const before = issues.length
+  for (const key in e)
+    if (!EVENT_FIELDS.has(key))
+      issues.push({
+        path: at(key),
+        message: 'unknown field (expected event_type, source, data, timestamp, id)',
+      })
+  const { event_type, source, data, timestamp, id } = e
+  if (typeof event_type !== 'string' || event_type.length === 0 || event_type.length > MAX_NAME_LENGTH)
+    issues.push({
+      path: at('event_type'),
+      message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+    })
+  if (typeof source !== 'string' || source.length === 0 || source.length > MAX_NAME_LENGTH)
+    issues.push({
+      path: at('source'),
+      message: `is required: a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+    })
+  if (data !== undefined && data !== null && !isPlainObject(data))
+    issues.push({ path: at('data'), message: 'must be an object' })
+  else if (data !== undefined && data !== null && hasForbiddenKey(data, 0))
+    issues.push({
+      path: at('data'),
+      message: "must not contain the keys '__proto__', 'constructor' or 'prototype' (or nest deeper than 64)",
+    })
+  let ts = now
+  if (timestamp !== undefined && timestamp !== null) {
+    const parsed = parseTimestamp(timestamp)
+    if (parsed === undefined) issues.push({ path: at('timestamp'), message: TIME_RULE })
+    else ts = parsed
+  }
+  if (
+    id !== undefined &&
+    id !== null &&
+    (typeof id !== 'string' || id.length === 0 || id.length > MAX_NAME_LENGTH)
+  )
+    issues.push({
+      path: at('id'),
+      message: `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`,
+    })
+  if (issues.length > before) return undefined
+  return {
+    id: typeof id === 'string' ? id : nextId(),
+    event_type: event_type as string,
+    source: source as string,
+    timestamp: ts,
+    data: (data as Record<string, unknown> | undefined) ?? {},
+  }
 }
 
 /** Ids unique across restarts: a random per-process prefix and a counter (from `start`). */

@@ -17,6 +17,8 @@ export interface PipelineDefinition {
   sourceTopic: string
   sinkTopic: string | null
   startFrom: 'earliest' | 'latest'
+  /** closed results also written as metric series `pipeline.<name>.<result>` (the default) */
+  metrics: boolean
   stages: Stage[]
 }
 
@@ -29,6 +31,7 @@ export const PIPELINE_FIELDS = [
   'transformations',
   'start',
   'start_from',
+  'metrics',
 ] as const
 
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/
@@ -142,6 +145,8 @@ export function parsePipeline(body: unknown, limits: AggregateLimits): Parsed<Pi
       ? null
       : checkTopic(obj.sink_topic, '/sink_topic', issues)
   if (obj.start !== undefined && typeof obj.start !== 'boolean') issues.add('/start', 'must be a boolean')
+  if (obj.metrics !== undefined && typeof obj.metrics !== 'boolean')
+    issues.add('/metrics', 'must be a boolean')
   const startFrom =
     obj.start_from === undefined
       ? 'earliest'
@@ -159,6 +164,7 @@ export function parsePipeline(body: unknown, limits: AggregateLimits): Parsed<Pi
       sourceTopic,
       sinkTopic,
       startFrom,
+      metrics: obj.metrics !== false,
       stages,
     },
   }

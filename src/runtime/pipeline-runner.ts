@@ -489,6 +489,7 @@ export class PipelineRunner {
 
   #series(results: WindowResult[]): MetricPoint[] {
     const points: MetricPoint[] = []
+    if (!this.definition.metrics) return points
     const prefix = `pipeline.${this.definition.name}.`
     for (const r of results) {
       const tags: Record<string, string> = {}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { eventually, manualClock, startServer } from '../helpers/server.ts'
+import { eventually, manualClock, readTopic, startServer } from '../helpers/server.ts'
 
 test('metrics: record one or many, list series, query with tags, step and every agg; bad input is a 400', async (t) => {
   const server = await startServer(t)
@@ -113,4 +113,54 @@ test('the ingest rate is kept as a series: a point per 10 s while events arrive,
     { timestamp: '2026-11-26T10:00:10.000Z', value: 2 },
     { timestamp: '2026-11-26T10:00:20.000Z', value: 0 },
   ])
+})
+
+test('"metrics": false: closed results go to the store and the sink but write no series; the default writes them; a non-boolean is a 400', async (t) => {
+  const clock = manualClock(Date.parse('2026-11-26T10:00:10Z'))
+  const server = await startServer(t, { clock: clock.now })
+  const spec = (name: string, metrics?: unknown) => ({
+    name,
+    source_topic: 'clicks',
+    sink_topic: `${name}-out`,
+    start: true,
+    ...(metrics === undefined ? {} : { metrics }),
+    transformation: { aggregate: { window_seconds: 60, function: 'count', group_by: 'data.page' } },
+  })
+  const refused = await server.call('POST', '/api/pipelines', spec('bad', 'no'))
+  assert.equal(refused.status, 400)
+  assert.equal(refused.body.error.details[0].path, '/metrics')
+  assert.equal((await server.call('GET', '/api/pipelines')).body.pipelines.length, 0)
+  const quiet = (await server.call('POST', '/api/pipelines', spec('quiet', false))).body
+  const loud = (await server.call('POST', '/api/pipelines', spec('loud'))).body
+  assert.equal(quiet.metrics, false)
+  const ingest = await server.call('POST', '/api/events/ingest', {
+    topic: 'clicks',
+    events: ['/a', '/b', '/a'].map((page) => ({ event_type: 'click', source: 'web', data: { page } })),
+  })
+  assert.equal(ingest.status, 200)
+  clock.advance(70_000)
+  for (const p of [quiet, loud])
+    await eventually(async () =>
+      (await server.runtime.store.queryResults(p.id, { limit: 10 })).length === 2 ? true : undefined,
+    )
+  for (const name of ['quiet', 'loud'])
+    assert.equal((await readTopic(server.runtime, `${name}-out`)).length, 2)
+  const series = async (name: string) =>
+    (
+      await server.call(
+        'GET',
+        `/api/metrics?name=pipeline.${name}.count&from=2026-11-26T09:00:00Z&to=2026-11-26T11:00:00Z&step=1m&agg=sum`,
+      )
+    ).body.series
+  assert.deepEqual(await series('quiet'), [])
+  assert.deepEqual(
+    (await series('loud')).map((s: { tags: { 'data.page': string }; points: Array<{ value: number }> }) => [
+      s.tags['data.page'],
+      s.points[0].value,
+    ]),
+    [
+      ['/a', 2],
+      ['/b', 1],
+    ],
+  )
 })

@@ -103,6 +103,12 @@ export const PipelineBody = Type.Object(
     transformations: Type.Optional(Type.Array(Transformation)),
     start: Type.Optional(Type.Boolean({ description: 'start right away' })),
     start_from: Type.Optional(Type.Union([Type.Literal('earliest'), Type.Literal('latest')])),
+    metrics: Type.Optional(
+      Type.Boolean({
+        description:
+          'write closed results as metric series pipeline.<name>.<result> tagged with the group key (default true)',
+      }),
+    ),
   },
   { additionalProperties: false },
 )
