@@ -36,31 +36,7 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
     await producer.close()
 
     // ceiling: the same client, consuming only (and parsing each value, as any consumer must)
-    const consumer = new Consumer({
-      groupId: 'bench-consume-only',
-      clientId: 'bench',
-      bootstrapBrokers: [broker.brokers],
-      deserializers: stringDeserializers,
-    })
-    const stream = await consumer.consume({
-      topics: ['bench-in'],
-      mode: 'earliest',
-      autocommit: false,
-      maxWaitTime: 100,
-    })
-    // timed from the first message, as the pipeline is (group join and first fetch left out of both)
-    let t0 = 0
-    await new Promise<void>((resolve) => {
-      let n = 0
-      stream.on('data', (m) => {
-        if (n === 0) t0 = performance.now()
-        JSON.parse(m.value)
-        if (++n === total) resolve()
-      })
-    })
-    const consumeOnly = total / ((performance.now() - t0) / 1000)
-    await stream.close()
-    await consumer.close(true)
+    const consumeOnly = await consumeOnlyRate(broker.brokers, 'bench-in', total, 'bench-consume-only')
 
     const { base, close } = await startDataPulse(['--kafka-brokers', broker.brokers])
     try {
@@ -107,4 +83,41 @@ export async function kafkaBenches(quick: boolean): Promise<BenchRow[]> {
   } finally {
     await broker.destroy()
   }
+}
+
+/**
+ * `@platformatic/kafka` reading `total` messages of `topic` from the start and parsing each value,
+ * as any consumer must: events/s, timed from the first message (the group's join left out).
+ */
+export async function consumeOnlyRate(
+  brokers: string,
+  topic: string,
+  total: number,
+  groupId: string,
+): Promise<number> {
+  const consumer = new Consumer({
+    groupId,
+    clientId: 'bench',
+    bootstrapBrokers: [brokers],
+    deserializers: stringDeserializers,
+  })
+  const stream = await consumer.consume({
+    topics: [topic],
+    mode: 'earliest',
+    autocommit: false,
+    maxWaitTime: 100,
+  })
+  let t0 = 0
+  await new Promise<void>((resolve) => {
+    let n = 0
+    stream.on('data', (m) => {
+      if (n === 0) t0 = performance.now()
+      JSON.parse(m.value)
+      if (++n === total) resolve()
+    })
+  })
+  const rate = total / ((performance.now() - t0) / 1000)
+  await stream.close()
+  await consumer.close(true)
+  return rate
 }

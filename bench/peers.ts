@@ -16,6 +16,7 @@ import { Admin, Consumer, Producer, stringDeserializers, stringSerializers } fro
 import { kafkaUnavailableReason, startKafka } from '../scripts/kafka.ts'
 import type { BenchRow } from './engine.ts'
 import { generateEvents } from './generate.ts'
+import { consumeOnlyRate } from './kafka.ts'
 import { startDataPulse } from './processes.ts'
 
 const WINDOW_MS = 60_000
@@ -307,30 +308,7 @@ async function consumeOnly(
   total: number,
   round: number,
 ): Promise<{ js: number; java: number }> {
-  const consumer = new Consumer({
-    groupId: `peers-consume-only-${round}`,
-    clientId: 'bench',
-    bootstrapBrokers: [brokers],
-    deserializers: stringDeserializers,
-  })
-  const stream = await consumer.consume({
-    topics: [SOURCE],
-    mode: 'earliest',
-    autocommit: false,
-    maxWaitTime: 100,
-  })
-  let t0 = 0
-  await new Promise<void>((resolve) => {
-    let n = 0
-    stream.on('data', (m) => {
-      if (n === 0) t0 = performance.now()
-      JSON.parse(m.value)
-      if (++n === total) resolve()
-    })
-  })
-  const js = total / ((performance.now() - t0) / 1000)
-  await stream.close()
-  await consumer.close(true)
+  const js = await consumeOnlyRate(brokers, SOURCE, total, `peers-consume-only-${round}`)
   const java = startJava('kafka-streams', 'datapulse.bench.ConsumeOnly', [
     brokers,
     SOURCE,

@@ -2,6 +2,8 @@ package datapulse.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Properties;
@@ -50,7 +52,7 @@ public final class CountJob {
     props.put(StreamsConfig.STATE_DIR_CONFIG, args.length > 4 ? args[4] : System.getProperty("java.io.tmpdir"));
     props.put("consumer.auto.offset.reset", "earliest");
 
-    Serde<Event> events = Serdes.serdeFrom(unused(), (Deserializer<Event>) (topic, bytes) -> parse(bytes));
+    Serde<Event> events = Serdes.serdeFrom(compact(), (Deserializer<Event>) CountJob::read);
     TimestampExtractor eventTime = (rec, previous) -> ((Event) rec.value()).timestamp();
     long[] first = {0};
 
@@ -92,9 +94,19 @@ public final class CountJob {
     }
   }
 
-  /** Events are only read; the repartition topic carries them in the same JSON. */
-  static Serializer<Event> unused() {
-    return (topic, e) -> ("{\"timestamp\":\"" + Instant.ofEpochMilli(e.timestamp()) + "\",\"data\":{\"user_id\":\""
-        + e.user() + "\"}}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+  /** The repartition topic carries (event time, user) in 8 bytes plus the user's UTF-8, not JSON again. */
+  static Serializer<Event> compact() {
+    return (topic, e) -> {
+      byte[] user = e.user().getBytes(StandardCharsets.UTF_8);
+      return ByteBuffer.allocate(8 + user.length).putLong(e.timestamp()).put(user).array();
+    };
+  }
+
+  /** Reads either form: the source's JSON or the repartition topic's compact bytes. */
+  static Event read(String topic, byte[] bytes) {
+    if (bytes.length > 0 && bytes[0] == '{') return parse(bytes);
+    ByteBuffer b = ByteBuffer.wrap(bytes);
+    long timestamp = b.getLong();
+    return new Event(new String(bytes, 8, bytes.length - 8, StandardCharsets.UTF_8), timestamp);
   }
 }
