@@ -300,6 +300,9 @@ function readJson(file: string): unknown {
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'serve') {
+    // the server's heap policy, as `npm start` (src/main.ts) has it
+    const { releaseMemoryWhenQuiet } = await import('../heap-policy.ts')
+    releaseMemoryWhenQuiet()
     const { serve } = await import('../serve.ts')
     await serve(argv.slice(1))
     return 0
