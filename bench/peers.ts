@@ -17,12 +17,14 @@ import { kafkaUnavailableReason, startKafka } from '../scripts/kafka.ts'
 import type { BenchRow } from './engine.ts'
 import { generateEvents } from './generate.ts'
 import { consumeOnlyRate } from './kafka.ts'
-import { startDataPulse } from './processes.ts'
+import { startDataPulse, stop } from './processes.ts'
 
 const WINDOW_MS = 60_000
 const LATENESS_MS = 2_000
 const PEERS = new URL('./peers/', import.meta.url).pathname
 const SOURCE = 'peers-in'
+/** Longest a system may take to write every result (a run takes 10-40 s here). */
+const SINK_TIMEOUT_MS = 300_000
 
 type System = 'datapulse' | 'datapulse-no-metrics' | 'kafka-streams' | 'flink'
 
@@ -100,15 +102,6 @@ function startJava(
     }
   })
   return { child, first, done }
-}
-
-async function stopJava(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
-  const exited = new Promise((r) => child.once('exit', r))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  await exited
-  clearTimeout(timer)
 }
 
 /** (window start, user) → count, from the events before the closing one. */
@@ -262,7 +255,7 @@ async function startPeerJob(
     first: first.at,
     cpuAtFirst: first.cpu,
     stop: async () => {
-      await stopJava(job.child)
+      await stop(job.child)
       rmSync(state, { recursive: true, force: true })
     },
   }
@@ -282,12 +275,7 @@ async function runJob(
       ? await startDataPulseJob(brokers, sink, system === 'datapulse')
       : await startPeerJob(system, brokers, sink, round)
   try {
-    const { lastAppend, exact } = await readSink(
-      brokers,
-      sink,
-      expected,
-      Number(process.env.SINK_TIMEOUT ?? 300_000),
-    )
+    const { lastAppend, exact } = await readSink(brokers, sink, expected, SINK_TIMEOUT_MS)
     const seconds = (lastAppend - job.first) / 1000
     return {
       system,
@@ -317,7 +305,7 @@ async function consumeOnly(
   ])
   const first = await java.first
   const done = await java.done
-  await stopJava(java.child)
+  await stop(java.child)
   return { js, java: total / ((done - first.at) / 1000) }
 }
 

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload] [-- --peers]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload,peers] [-- --peers]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'

@@ -64,6 +64,7 @@ export function resultEvent(pipelineId: string, pipelineName: string, r: WindowR
 export class ResultWire {
   readonly #idPrefix: string
   readonly #head: string
+  readonly #pipelineIdJson: string
   #isoMs = Number.NaN
   #iso = ''
   #isoMs2 = Number.NaN
@@ -72,10 +73,8 @@ export class ResultWire {
   constructor(pipelineId: string, pipelineName: string) {
     this.#idPrefix = `${pipelineId}:`
     this.#head = `,"event_type":"window_result","source":${JSON.stringify(`pipeline:${pipelineName}`)}`
-    this.pipelineIdJson = JSON.stringify(pipelineId)
+    this.#pipelineIdJson = JSON.stringify(pipelineId)
   }
-
-  readonly pipelineIdJson: string
 
   /** RFC 3339 of `ms`, remembering the last two (a window's start and end). */
   iso(ms: number): string {
@@ -94,6 +93,6 @@ export class ResultWire {
     const start = this.iso(r.windowStart)
     const end = this.iso(r.windowEnd)
     const version = r.version === undefined ? '' : `,"version":${r.version}`
-    return `{"id":${JSON.stringify(id)}${this.#head},"timestamp":"${start}","data":{"pipeline_id":${this.pipelineIdJson},"window_start":"${start}","window_end":"${end}","key":${keyJson},"results":${JSON.stringify(r.results)},"closed":${r.closed}${version}}}`
+    return `{"id":${JSON.stringify(id)}${this.#head},"timestamp":"${start}","data":{"pipeline_id":${this.#pipelineIdJson},"window_start":"${start}","window_end":"${end}","key":${keyJson},"results":${JSON.stringify(r.results)},"closed":${r.closed}${version}}}`
   }
 }
