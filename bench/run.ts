@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,overload,peers] [-- --peers]`: every bench beside its
+ * `npm run bench [-- --quick] [-- --only engine,memory,http,metrics,store,window,kafka,cluster,overload,peers] [-- --peers]`: every bench beside its
  * ceiling from the same run; prints a table and writes JSON under bench/results/.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
+import { clusterBenches } from './cluster.ts'
 import { type BenchRow, engineBenches } from './engine.ts'
 import { httpBenches } from './http.ts'
 import { kafkaBenches } from './kafka.ts'
@@ -68,6 +69,7 @@ if (wanted('metrics')) rows.push(...(await metricsBenches(quick)))
 if (wanted('store')) rows.push(...(await storeBenches(quick)))
 if (wanted('window')) rows.push(...(await windowBenches(quick)))
 if (wanted('kafka')) rows.push(...(await kafkaBenches(quick)))
+if (wanted('cluster')) rows.push(...(await clusterBenches(quick)))
 if (wanted('overload')) rows.push(...(await overloadBenches(quick)))
 if (values.peers || only?.has('peers')) rows.push(...(await peerBenches(quick)))
 

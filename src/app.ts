@@ -5,10 +5,12 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, LogController } from 'fastify'
 import { guardAccess } from './api/access.ts'
 import { limitConnections } from './api/connection-limit.ts'
+import { forwardToOwner } from './api/forward.ts'
 import { clientErrorHandler, frameworkErrors, routeNotFound } from './api/framework-errors.ts'
 import { openapiOptions } from './api/openapi.ts'
 import { rememberRawBody } from './api/raw-body.ts'
 import { errorHandler } from './api/reply.ts'
+import { clusterRoutes } from './api/routes/cluster.ts'
 import { eventRoutes } from './api/routes/events.ts'
 import { healthRoutes } from './api/routes/health.ts'
 import { keyRoutes } from './api/routes/keys.ts'
@@ -129,7 +131,9 @@ export async function buildApp(options: AppOptions): Promise<{ app: Server; runt
     transformStaticCSP: (csp) => csp.replace("style-src 'self'", `style-src 'self' ${SWAGGER_UI_STYLE}`),
   })
 
+  forwardToOwner(app, runtime)
   healthRoutes(app, runtime)
+  clusterRoutes(app, runtime)
   pipelineRoutes(app, runtime)
   eventRoutes(app, runtime)
   metricRoutes(app, runtime)

@@ -21,6 +21,20 @@ const OPTIONS = {
     default: '',
     help: "this instance's name in a cluster and its static Kafka group membership (default: made once and kept in the data dir)",
   },
+  'advertise-url': {
+    env: 'DATAPULSE_ADVERTISE_URL',
+    kind: 'string',
+    default: '',
+    help: "where the other instances of a cluster reach this one's API (default: http(s)://<host>:<port>, the machine's name for a wildcard host)",
+  },
+  'cluster-lease-ms': {
+    env: 'DATAPULSE_CLUSTER_LEASE_MS',
+    kind: 'int',
+    default: 10_000,
+    min: 1_000,
+    max: 600_000,
+    help: 'in a cluster (KAFKA_BROKERS and DATABASE_URL): how long an instance that stopped answering keeps its pipelines before another takes them over',
+  },
   'log-level': {
     env: 'DATAPULSE_LOG_LEVEL',
     kind: 'enum',
@@ -334,6 +348,9 @@ export interface Config {
   dataDir: string
   /** '' until the wiring reads (or makes) the one kept in the data dir */
   instanceId: string
+  /** '' for the default (see advertisedUrl) */
+  advertiseUrl: string
+  clusterLeaseMs: number
   logLevel: string
   bodyLimit: number
   maxBatch: number
@@ -427,6 +444,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(
       `--instance-id is 1 to 100 letters, digits, '.', '_' or '-', got '${out.instanceId}'`,
     )
+  if (out.advertiseUrl !== '' && !/^https?:\/\/[^/\s]+$/.test(String(out.advertiseUrl)))
+    throw new ConfigError(`--advertise-url must be scheme://host[:port], got '${out.advertiseUrl}'`)
   if (!isTopicName(out.defaultTopic))
     throw new ConfigError(`--default-topic ${TOPIC_RULE}, got '${out.defaultTopic}'`)
   const databaseUrl = out.databaseUrl === '' ? null : String(out.databaseUrl)

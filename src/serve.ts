@@ -26,8 +26,15 @@ export function serveHelp(): string {
 export function startBanner(config: Config, url: string, keys: number): string[] {
   const store = config.databaseUrl ? `PostgreSQL store at ${redactUrl(config.databaseUrl)}` : 'SQLite store'
   const log = config.kafka ? `Kafka at ${config.kafka.brokers.join(',')}` : 'embedded log'
+  const cluster =
+    config.kafka && config.databaseUrl
+      ? [
+          `  instance ${config.instanceId} of the cluster on this database and these brokers (GET /api/cluster)`,
+        ]
+      : []
   return [
     `datapulse ${VERSION}: ${log}, ${store}, data in ${config.dataDir}`,
+    ...cluster,
     `  API ${url}/api   dashboard ${url}/ui   docs ${url}/docs`,
     keys > 0
       ? `  authentication on (${keys} API key${keys === 1 ? '' : 's'}): requests need Authorization: Bearer <key>`
@@ -85,9 +92,10 @@ export async function serve(argv: string[]): Promise<void> {
   await app.listen({ port: config.port, host: config.host })
   const address = app.server.address()
   const port = typeof address === 'object' && address ? address.port : config.port
+  runtime.advertise(port)
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `${config.tls ? 'https' : 'http'}://${host}:${port}`
-  process.stderr.write(`${startBanner(config, url, runtime.keys.list().length).join('\n')}\n`)
+  process.stderr.write(`${startBanner(runtime.config, url, runtime.keys.list().length).join('\n')}\n`)
 }
 
 /** A connection URL without its password, for printing. */

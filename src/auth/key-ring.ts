@@ -12,17 +12,29 @@ export type Authentication = { ok: true; key: ApiKeyRecord } | { ok: false; reas
  */
 export class KeyRing {
   readonly #store: Store
-  readonly #keys = new Map<string, ApiKeyRecord>()
+  readonly #configured: ApiKeyRecord[]
+  #keys = new Map<string, ApiKeyRecord>()
+  /** called after a key is made or deleted here (a cluster tells the other instances) */
+  onChange: () => void = () => undefined
 
-  private constructor(store: Store, keys: ApiKeyRecord[]) {
+  private constructor(store: Store, configured: ApiKeyRecord[], stored: ApiKeyRecord[]) {
     this.#store = store
-    for (const k of keys) this.#keys.set(k.id, k)
+    this.#configured = configured
+    this.#set(stored)
   }
 
   static async open(configured: ApiKeyRecord[], store: Store): Promise<KeyRing> {
-    const stored = await store.listApiKeys()
+    return new KeyRing(store, configured, await store.listApiKeys())
+  }
+
+  /** Reads the stored keys again (another instance made or deleted one). */
+  async reload(): Promise<void> {
+    this.#set(await this.#store.listApiKeys())
+  }
+
+  #set(stored: ApiKeyRecord[]): void {
     // a configured key wins over a stored one with the same id
-    return new KeyRing(store, [...stored, ...configured])
+    this.#keys = new Map([...stored, ...this.#configured].map((k) => [k.id, k]))
   }
 
   /** true once any key exists: requests then need one */
@@ -71,6 +83,7 @@ export class KeyRing {
     const record: ApiKeyRecord = { id: made.id, sha256: made.sha256, createdAt: now, source: 'api', ...input }
     await this.#store.insertApiKey(record)
     this.#keys.set(record.id, record)
+    this.onChange()
     return { ok: true, value: { record, key: made.key } }
   }
 
@@ -98,6 +111,7 @@ export class KeyRing {
       }
     await this.#store.deleteApiKey(id)
     this.#keys.delete(id)
+    this.onChange()
     return { ok: true, value: undefined }
   }
 }

@@ -5,6 +5,7 @@
  * answer throws an `ApiError` with the API's code, message, details and Retry-After.
  */
 import type { Static } from 'typebox'
+import type { ClusterResponse } from '../api/schemas/cluster.ts'
 import type {
   PipelineBody,
   PipelineResponse,
@@ -20,6 +21,7 @@ export type Windows = Static<typeof WindowResponse>
 export type Preview = Static<typeof PreviewResponse>
 export type PreviewRequest = Static<typeof PreviewBody>
 export type Versions = Static<typeof VersionsResponse>
+export type Cluster = Static<typeof ClusterResponse>
 
 export interface IngestEvent {
   event_type: string
@@ -112,6 +114,7 @@ type Query = Record<string, string | number | undefined>
 export const OPERATIONS = {
   health: ['GET', '/'],
   getStats: ['GET', '/api/stats'],
+  getCluster: ['GET', '/api/cluster'],
   listPipelines: ['GET', '/api/pipelines'],
   getPipeline: ['GET', '/api/pipelines/{id}'],
   createPipeline: ['POST', '/api/pipelines'],
@@ -202,6 +205,8 @@ export function createClient(options: ClientOptions = {}) {
     url: base,
     health: () => call<{ status: string; service: string; version: string }>('health'),
     stats: () => call<Stats>('getStats'),
+    /** the instances of the cluster and which pipelines each runs */
+    cluster: () => call<Cluster>('getCluster'),
     listPipelines: () => call<{ pipelines: Pipeline[] }>('listPipelines'),
     getPipeline: (id: string) => call<Pipeline>('getPipeline', { params: { id } }),
     createPipeline: (spec: PipelineSpec) => call<Pipeline>('createPipeline', { body: spec }),

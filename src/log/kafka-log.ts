@@ -101,6 +101,9 @@ export class KafkaLog implements EventLog {
       ...(settings.compression === 'none' ? {} : { compression: settings.compression }),
     })
     this.#admin = new Admin({ ...this.connection('admin'), retries: 3 })
+    // their calls fail with the error (and are retried by the callers); one emitted besides must not end the process
+    for (const client of [this.#producer, this.#admin])
+      client.on('error', (err: Error) => this.#logger.warn({ err: describeError(err) }, 'Kafka client error'))
   }
 
   get instanceId(): string | undefined {
@@ -229,6 +232,8 @@ export class KafkaLog implements EventLog {
       groupId: `datapulse.peek.${randomUUID()}`,
       deserializers: stringDeserializers,
     })
+    // errors reach `work` through its calls; one emitted besides must not end the process
+    consumer.on('error', () => undefined)
     try {
       return await work(consumer)
     } catch (err) {
@@ -433,6 +438,9 @@ class KafkaReader implements LogReader {
       rebalanceTimeout: 10_000,
     }
     const consumer = new Consumer(consumerOptions)
+    // the client emits 'error' on the consumer too (a rejoin on a connection that closed, even
+    // after close began): unheard, that would end the process
+    consumer.on('error', (err: Error) => this.#fail(err))
     const known = Object.entries(this.#fetched)
     const stream = await consumer.consume({
       topics: [this.#o.topic],

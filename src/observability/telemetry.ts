@@ -3,6 +3,8 @@ import type { PipelineStats } from '../stores/store.ts'
 
 /** What the collectors read at scrape time: the same counters /api/stats shows. */
 export interface TelemetrySource {
+  /** this instance's id, as the info metric's label (several instances scraped apart) */
+  instanceId: string
   pipelines(): Array<{
     name: string
     stats: PipelineStats
@@ -80,6 +82,12 @@ export class Telemetry {
         },
       })
     }
+    new Gauge({
+      name: 'datapulse_instance_info',
+      help: 'always 1; its label names the instance (in a cluster, each scrape says which one it was)',
+      labelNames: ['instance_id'],
+      registers,
+    }).set({ instance_id: source.instanceId }, 1)
     new Gauge({
       name: 'datapulse_pipeline_lag_events',
       help: 'events on the source topic not yet processed (the queue in front of the pipeline)',

@@ -8,9 +8,18 @@ import type { Store } from '../stores/store.ts'
 export class Lookups implements LookupSource {
   readonly #tables = new Map<string, Map<string, Record<string, unknown>>>()
   readonly #store: Store
+  /** called after a table is replaced or deleted here (a cluster tells the other instances) */
+  onChange: (table: string) => void = () => undefined
 
   constructor(store: Store) {
     this.#store = store
+  }
+
+  /** Reads one table again (another instance replaced or deleted it). */
+  async reload(table: string): Promise<void> {
+    const rows = await this.#store.loadLookupTable(table)
+    if (rows) this.#tables.set(table, rows)
+    else this.#tables.delete(table)
   }
 
   async load(): Promise<void> {
@@ -42,11 +51,13 @@ export class Lookups implements LookupSource {
   ): Promise<void> {
     await this.#store.putLookupTable(table, keyField, rows, at)
     this.#tables.set(table, new Map(rows))
+    this.onChange(table)
   }
 
   async delete(table: string): Promise<boolean> {
     const existed = await this.#store.deleteLookupTable(table)
     this.#tables.delete(table)
+    this.onChange(table)
     return existed
   }
 }

@@ -14,6 +14,8 @@ import {
   type DeadLetterRecord,
   emptyPartitionStats,
   emptyStats,
+  type Fence,
+  FencedError,
   type MetricPoint,
   type PartitionStats,
   type PipelineStats,
@@ -85,6 +87,14 @@ export interface RunnerOptions {
   tickMs?: number
   /** results and sink records handed to the committer and not yet written, past which the runner waits */
   maxPendingResults?: number
+  /** in a cluster: the lease every commit is made under (a commit after a take-over fails, writing nothing) */
+  fence?: Fence
+  /**
+   * In a cluster: whether the lease is still surely held, by this process's own clock (false
+   * once it may have expired, as after a freeze). Checked before every sink write: the store
+   * fences commits, this keeps a resumed owner from writing to the sink after a take-over.
+   */
+  owned?: () => boolean
 }
 
 /**
@@ -190,8 +200,12 @@ export class PipelineRunner {
     return wm === undefined || !Number.isFinite(wm) ? null : wm
   }
 
-  /** Restores the checkpoint (or starts from the earliest/latest offset) and begins reading. */
-  async start(onFailure: (reason: string) => void): Promise<void> {
+  /**
+   * Restores the checkpoint (or starts from the earliest/latest offset) and begins reading.
+   * `onFailure` gets the error that stopped the runner (a `FencedError` when another instance took
+   * the pipeline over).
+   */
+  async start(onFailure: (err: Error) => void): Promise<void> {
     const { log, store, definition } = this.#o
     const checkpoint = await store.loadCheckpoint(this.id)
     const positions = checkpoint ? checkpointPositions(checkpoint) : undefined
@@ -216,8 +230,10 @@ export class PipelineRunner {
     this.#lastCheckpoint = this.#o.clock()
     this.#loop = this.#run().catch((err: Error) => {
       this.#failure = err.message
-      this.#o.logger.error({ pipeline: this.id, err }, 'pipeline failed')
-      onFailure(err.message)
+      if (err.name === 'FencedError')
+        this.#o.logger.warn({ pipeline: this.id, err: err.message }, 'pipeline taken over')
+      else this.#o.logger.error({ pipeline: this.id, err }, 'pipeline failed')
+      onFailure(err)
     })
   }
 
@@ -406,12 +422,19 @@ export class PipelineRunner {
    * closed windows go in slices, letting requests in between; the checkpoint with the last one.
    */
   async #write(job: CommitJob): Promise<void> {
+    const { fence, owned } = this.#o
+    if (fence && owned && !owned()) throw new FencedError(this.id, fence)
     await this.#retrying('writing the sink', () => this.#writeSink(job))
     let rest = job.closed
     while (rest.length > COMMIT_SLICE) {
       const slice = rest.slice(0, COMMIT_SLICE)
       rest = rest.slice(COMMIT_SLICE)
-      await this.#o.store.commit(this.id, { results: slice, deadLetters: [], metrics: this.#series(slice) })
+      await this.#o.store.commit(this.id, {
+        results: slice,
+        deadLetters: [],
+        metrics: this.#series(slice),
+        fence: this.#o.fence,
+      })
       await new Promise((resolve) => setImmediate(resolve))
     }
     const timer = this.#o.telemetry?.storeCommit.startTimer()
@@ -421,6 +444,7 @@ export class PipelineRunner {
       deadLetters: job.deadLetters,
       metrics: this.#series(rest),
       checkpoint: job.checkpoint,
+      fence: this.#o.fence,
     })
     timer?.()
     if (job.checkpoint) {
@@ -560,7 +584,7 @@ export class PipelineRunner {
 
   async #checkpoint(): Promise<void> {
     const checkpoint = this.#checkpointValue()
-    await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint })
+    await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint, fence: this.#o.fence })
     this.#lastCheckpoint = this.#o.clock()
     this.#dirtySinceCheckpoint = false
     await this.#checkpointed_(checkpoint, false)

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
 import { KeyRing } from '../auth/key-ring.ts'
 import type { Config } from '../config.ts'
 import { type AggregateLimits, savedWatermark } from '../engine/aggregate.ts'
@@ -15,10 +16,15 @@ import type { EventLog, Positions } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
 import {
+  type Acquired,
   type Checkpoint,
+  type ClusterChange,
+  type ClusterStore,
   checkpointPositions,
   emptyPartitionStats,
   emptyStats,
+  type Fence,
+  FencedError,
   type PipelineRecord,
   type PipelineStats,
   PipelineStatus,
@@ -28,6 +34,7 @@ import {
   type ResultQuery,
   type Store,
 } from '../stores/store.ts'
+import { ClusterMembership, type ClusterView } from './cluster-membership.ts'
 import { IngestHistory } from './ingest-history.ts'
 import { Lookups } from './lookups.ts'
 import { MemorySampler } from './memory-sampler.ts'
@@ -109,6 +116,8 @@ interface Entry {
    */
   parked: Pipeline | undefined
   generation: number
+  /** in a cluster: the lease the runner runs under */
+  fence: Fence | undefined
 }
 
 /** Backoff between attempts to start a pipeline whose start failed (the broker is away, say). */
@@ -137,6 +146,12 @@ export class Runtime {
   readonly #memory = new MemorySampler(250)
   #retentionTimer: NodeJS.Timeout | undefined
   #closed = false
+  /** set when several instances share the store and the log (PostgreSQL and Kafka): see DESIGN §8 */
+  #cluster: ClusterMembership | undefined
+  #unlisten: (() => Promise<void>) | undefined
+  #advertised: string
+  #beats = 0
+  #claiming = false
 
   private constructor(options: RuntimeOptions, store: Store, log: EventLog, keys: KeyRing) {
     this.config = options.config
@@ -154,6 +169,7 @@ export class Runtime {
         .catch((err: Error) => this.logger.warn({ err }, 'ingest history not written')),
     )
     this.telemetry = new Telemetry({
+      instanceId: options.config.instanceId,
       pipelines: () =>
         [...this.#entries.values()].map((e) => {
           const v = this.#view(e)
@@ -170,38 +186,20 @@ export class Runtime {
       maxKeysPerWindow: options.config.maxKeysPerWindow,
       maxWindowsPerEvent: options.config.maxWindowsPerEvent,
     }
+    this.#advertised = advertisedUrl(options.config, options.config.port)
   }
 
   /** Opens on the store and the log the wiring (app.ts) built: loads lookups, keys and pipelines. */
   static async open(options: RuntimeOptions): Promise<Runtime> {
-    const { config, store, log, logger } = options
+    const { config, store, log } = options
     const runtime = new Runtime(options, store, log, await KeyRing.open(config.apiKeys, store))
     await runtime.lookups.load()
+    if (store.cluster && config.kafka) await runtime.#joinCluster(store.cluster)
     const starts: Promise<void>[] = []
     for (const record of await store.listPipelines()) {
-      const parsed = parsePipeline(record.spec, runtime.#limits)
-      const checkpoint = await store.loadCheckpoint(record.id)
-      const entry = newEntry(record, parsed.ok ? parsed.value : null, checkpoint?.stats ?? emptyStats())
-      entry.partitions = (checkpoint?.partitions ?? []).map((p) => ({
-        partition: p.partition,
-        position: p.position,
-        lag: 0,
-        watermark: null,
-        ...p.stats,
-      }))
+      const entry = runtime.#loadedEntry(record, await store.loadCheckpoint(record.id))
       runtime.#entries.set(record.id, entry)
-      if (!parsed.ok) {
-        // kept visible (and deletable, its name still taken) rather than skipped
-        const issue = parsed.issues[0]
-        entry.failure = `the stored spec no longer validates: ${issue ? `${issue.path} ${issue.message}` : 'invalid'}`
-        entry.record = { ...record, status: PipelineStatus.failed }
-        logger.error(
-          { pipeline: record.id, issues: parsed.issues },
-          'stored pipeline no longer valid; marked failed',
-        )
-        continue
-      }
-      if (record.status === PipelineStatus.running)
+      if (entry.definition !== null && record.status === PipelineStatus.running)
         starts.push(runtime.#serial(entry, () => runtime.#startRunner(entry)))
     }
     // side by side; a start that fails (a broker away at boot) does not stop the server: it is retried
@@ -212,6 +210,30 @@ export class Runtime {
   }
 
   // ---- pipelines ----
+
+  /** A stored pipeline as the runtime holds it; one whose spec no longer validates is kept, failed, with the reason. */
+  #loadedEntry(record: PipelineRecord, checkpoint: Checkpoint | undefined): Entry {
+    const parsed = parsePipeline(record.spec, this.#limits)
+    const entry = newEntry(record, parsed.ok ? parsed.value : null, checkpoint?.stats ?? emptyStats())
+    entry.partitions = (checkpoint?.partitions ?? []).map((p) => ({
+      partition: p.partition,
+      position: p.position,
+      lag: 0,
+      watermark: null,
+      ...p.stats,
+    }))
+    if (!parsed.ok) {
+      // kept visible (and deletable, its name still taken) rather than skipped
+      const issue = parsed.issues[0]
+      entry.failure = `the stored spec no longer validates: ${issue ? `${issue.path} ${issue.message}` : 'invalid'}`
+      entry.record = { ...record, status: PipelineStatus.failed }
+      this.logger.error(
+        { pipeline: record.id, issues: parsed.issues },
+        'stored pipeline no longer valid; marked failed',
+      )
+    }
+    return entry
+  }
 
   async createPipeline(body: unknown): Promise<Outcome<PipelineView>> {
     const parsed = parsePipeline(body, this.#limits)
@@ -231,6 +253,7 @@ export class Runtime {
     if (!inserted.ok)
       return { ok: false, error: new AppError('conflict', `a pipeline named '${record.name}' exists`) }
     this.#entries.set(record.id, newEntry(record, parsed.value, emptyStats()))
+    this.#announce({ kind: 'pipeline', id: record.id })
     if (start === true) return this.startPipeline(record.id)
     return { ok: true, value: this.#view(this.#entries.get(record.id)!) }
   }
@@ -278,7 +301,7 @@ export class Runtime {
     const outcome = await this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
       const wasRunning = entry.runner !== undefined || entry.retry !== undefined
       this.#stopRetrying(entry)
-      await this.#stopRunner(entry)
+      await this.#stopRunner(entry, true)
       const checkpoint = await this.store.loadCheckpoint(id)
       const now = this.clock()
       const record: PipelineRecord = {
@@ -310,6 +333,7 @@ export class Runtime {
         await this.store.commit(id, {
           results: [],
           deadLetters: [],
+          fence: entry.fence,
           checkpoint: {
             state: migrated.state,
             stats: checkpoint.stats,
@@ -325,6 +349,7 @@ export class Runtime {
       entry.failure = undefined
       entry.parked = undefined
       entry.generation++
+      this.#announce({ kind: 'pipeline', id })
       if (wasRunning) await this.#startRunner(entry)
       return { ok: true, value: this.#view(entry) }
     })
@@ -352,7 +377,7 @@ export class Runtime {
     return this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
       const wasRunning = entry.runner !== undefined || entry.retry !== undefined
       this.#stopRetrying(entry)
-      await this.#stopRunner(entry)
+      await this.#stopRunner(entry, true)
       const planned = await this.#planReplay(id, definition, asked.value).catch(
         (err: Error): Outcome<ReplayPlan> => ({
           ok: false,
@@ -385,6 +410,7 @@ export class Runtime {
         dropResultsFrom: cut ?? Number.MIN_SAFE_INTEGER,
         results: [],
         deadLetters: [],
+        fence: entry.fence,
         checkpoint: {
           state,
           stats,
@@ -553,6 +579,161 @@ export class Runtime {
     return { ...r, start, position, target, eventsPerSecond }
   }
 
+  // ---- cluster (DESIGN §8): pipelines in the store, one lease per running pipeline ----
+
+  /** This instance's view of its cluster, or undefined when it runs alone. */
+  get cluster(): ClusterView | undefined {
+    return this.#cluster?.view()
+  }
+
+  /** The live instance that runs pipeline `id` when that is another one: requests about it go there. */
+  ownerElsewhere(id: string): { id: string; url: string } | undefined {
+    return this.#cluster?.ownerElsewhere(id)
+  }
+
+  /** Where the other instances reach this one, once the server listens (the port may be picked then). */
+  advertise(port: number): void {
+    this.#advertised = advertisedUrl(this.config, port)
+  }
+
+  async #joinCluster(cluster: ClusterStore): Promise<void> {
+    const leaseMs = this.config.clusterLeaseMs
+    this.#cluster = new ClusterMembership({
+      cluster,
+      instanceId: this.config.instanceId,
+      url: () => this.#advertised,
+      startedAt: this.startedAt,
+      leaseMs,
+      heartbeatMs: Math.min(1_000, Math.max(100, Math.round(leaseMs / 10))),
+      logger: this.logger,
+      onBeat: (held) => this.#afterBeat(held),
+    })
+    this.keys.onChange = () => this.#announce({ kind: 'keys', id: '' })
+    this.lookups.onChange = (table) => this.#announce({ kind: 'lookups', id: table })
+    this.#unlisten = await cluster.listen((change) => void this.#onChange(change))
+    await this.#cluster.start()
+  }
+
+  #announce(change: Omit<ClusterChange, 'from'>): void {
+    const cluster = this.store.cluster
+    if (!this.#cluster || !cluster) return
+    cluster
+      .announce({ ...change, from: this.config.instanceId })
+      .catch((err: Error) =>
+        this.logger.warn(
+          { err: err.message, change },
+          'announcing a change failed; the others see it within seconds',
+        ),
+      )
+  }
+
+  async #onChange(change: ClusterChange): Promise<void> {
+    if (change.from === this.config.instanceId || this.#closed) return
+    try {
+      if (change.kind === 'keys') await this.keys.reload()
+      else if (change.kind === 'lookups') await this.lookups.reload(change.id)
+      else if (change.id === '') await this.#reconcileAll()
+      else await this.#reconcile(change.id, await this.store.getPipeline(change.id))
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message, change },
+        'applying a change from another instance failed',
+      )
+    }
+    // a pipeline to start, or one given up elsewhere: claimed now rather than at the next heartbeat
+    void this.#claim()
+  }
+
+  async #reconcileAll(): Promise<void> {
+    const records = await this.store.listPipelines()
+    const ids = new Set(records.map((r) => r.id))
+    for (const r of records) await this.#reconcile(r.id, r)
+    for (const id of [...this.#entries.keys()]) if (!ids.has(id)) await this.#reconcile(id, undefined)
+  }
+
+  /** Brings one pipeline here in line with the store, after another instance changed it. */
+  async #reconcile(id: string, record: PipelineRecord | undefined): Promise<void> {
+    const entry = this.#entries.get(id)
+    if (!record) {
+      if (!entry) return
+      await this.#serial(entry, async () => {
+        this.#stopRetrying(entry)
+        // deleted elsewhere: its data are gone, nothing to checkpoint
+        await this.#dropRunner(entry)
+        this.#entries.delete(id)
+      })
+      return
+    }
+    if (!entry) {
+      this.#entries.set(id, this.#loadedEntry(record, await this.store.loadCheckpoint(id)))
+      return
+    }
+    const r = entry.record
+    if (r.updatedAt === record.updatedAt && r.version === record.version && r.status === record.status) return
+    await this.#serial(entry, async () => {
+      const respecified = record.version !== entry.record.version
+      if (respecified) {
+        const fresh = this.#loadedEntry(record, undefined)
+        entry.definition = fresh.definition
+        entry.failure = fresh.failure
+        entry.parked = undefined
+        entry.generation++
+      }
+      entry.record = entry.definition === null ? { ...record, status: PipelineStatus.failed } : record
+      if (record.status !== PipelineStatus.running) {
+        // stopped (or failed) elsewhere: a runner here checkpoints and gives the lease up
+        this.#stopRetrying(entry)
+        await this.#stopRunner(entry)
+      } else if (respecified && entry.runner) {
+        await this.#stopRunner(entry, true)
+        await this.#startRunner(entry)
+      }
+    })
+  }
+
+  /** After each heartbeat: runners whose lease was not renewed stop; pipelines nobody runs are claimed. */
+  #afterBeat(held: ReadonlySet<string>): void {
+    if (this.#closed) return
+    for (const e of this.#entries.values())
+      if (e.runner && e.fence && !held.has(e.record.id)) void this.#lost(e.record.id)
+    // announcements can be missed (a dropped connection): everything is compared again now and then
+    if (++this.#beats % 10 === 0)
+      this.#reconcileAll().catch((err: Error) => this.logger.warn({ err: err.message }, 'reconciling failed'))
+    void this.#claim()
+  }
+
+  /**
+   * Takes pipelines meant to run that no live instance runs, up to this instance's share of them;
+   * above its share, while another instance runs fewer, it hands one over (checkpoint, then release).
+   */
+  async #claim(): Promise<void> {
+    const cluster = this.#cluster
+    if (!cluster || this.#claiming || this.#closed) return
+    this.#claiming = true
+    try {
+      const running = [...this.#entries.values()].filter(
+        (e) => e.definition !== null && e.record.status === PipelineStatus.running,
+      )
+      const share = cluster.share(running.length)
+      const mine = () => running.filter((e) => e.runner !== undefined || e.retry !== undefined)
+      for (const e of running) {
+        if (mine().length >= share) break
+        if (e.runner || e.retry || cluster.heldElsewhere(e.record.id)) continue
+        await this.#serial(e, () => this.#startRunner(e))
+      }
+      const held = mine()
+      if (held.length > share && cluster.peerBelowShare(running.length)) {
+        const last = held[held.length - 1]
+        this.logger.info({ pipeline: last.record.id }, 'handing a pipeline over to an instance with fewer')
+        await this.#serial(last, () => this.#stopRunner(last))
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'claiming pipelines failed')
+    } finally {
+      this.#claiming = false
+    }
+  }
+
   #serial<T>(entry: Entry, work: () => Promise<T>): Promise<T> {
     const next = entry.busy.then(work, work)
     entry.busy = next.catch(() => undefined)
@@ -581,6 +762,24 @@ export class Runtime {
     if (entry.runner || this.#closed || entry.definition === null || !this.#entries.has(entry.record.id))
       return
     const id = entry.record.id
+    const cluster = this.#cluster
+    let taken: { acquired: Acquired; at: number } | undefined
+    if (cluster) {
+      // the cluster runs it: here if this instance gets the lease, else where another holds it
+      if (entry.record.status !== PipelineStatus.running) await this.#setStatus(entry, PipelineStatus.running)
+      if (cluster.heldElsewhere(id)) return
+      const acquired = await cluster.acquire(id).catch((err: Error) => {
+        this.logger.warn(
+          { pipeline: id, err: err.message },
+          'taking the lease failed; trying again next heartbeat',
+        )
+        return undefined
+      })
+      if (!acquired) return
+      entry.fence = { instanceId: cluster.instanceId, epoch: acquired.lease.epoch }
+      taken = { acquired, at: performance.now() }
+    }
+    const fence = entry.fence
     const runner = new PipelineRunner({
       id,
       definition: entry.definition,
@@ -595,10 +794,14 @@ export class Runtime {
       maxPendingResults: this.config.maxPendingResults,
       deadLetterLimit: this.config.deadLetterLimit,
       telemetry: this.telemetry,
+      fence,
+      owned: cluster && fence ? () => cluster.owns(id, fence) : undefined,
     })
     entry.failure = undefined
     try {
-      await runner.start((reason) => void this.#fail(id, reason))
+      await runner.start(
+        (err) => void (err instanceof FencedError ? this.#lost(id) : this.#fail(id, err.message)),
+      )
     } catch (err) {
       await runner.abandon()
       entry.startProblem = `starting: ${(err as Error).message}`
@@ -615,7 +818,42 @@ export class Runtime {
     entry.generation++
     entry.startProblem = undefined
     entry.retry = undefined
-    await this.#setStatus(entry, PipelineStatus.running)
+    if (!cluster || entry.record.status !== PipelineStatus.running)
+      await this.#setStatus(entry, PipelineStatus.running)
+    const previous = taken?.acquired.previous
+    if (cluster && fence && taken && previous) {
+      const handover = {
+        from: previous.instanceId,
+        to: cluster.instanceId,
+        at: taken.acquired.lease.acquiredAt,
+        pausedMs:
+          Math.max(0, taken.acquired.lease.acquiredAt - previous.renewedAt) + (performance.now() - taken.at),
+      }
+      this.logger.info({ pipeline: id, ...handover }, 'pipeline taken over')
+      await this.store.cluster?.recordHandover(id, fence, handover).catch(() => undefined)
+    }
+  }
+
+  /** Another instance took the pipeline over (a commit was fenced, or the lease was not renewed): let go of it here. */
+  async #lost(id: string): Promise<void> {
+    const entry = this.#entries.get(id)
+    if (!entry?.runner) return
+    this.logger.warn({ pipeline: id }, 'lease lost: another instance runs the pipeline now')
+    await this.#dropRunner(entry)
+  }
+
+  /** Lets go of a runner writing nothing more (the lease moved on, or the pipeline is gone). */
+  async #dropRunner(entry: Entry): Promise<void> {
+    const runner = entry.runner
+    if (!runner) return
+    entry.stats = runner.stats
+    entry.partitions = runner.partitions().map((p) => ({ ...p, lag: 0 }))
+    entry.runner = undefined
+    entry.parked = undefined
+    entry.generation++
+    this.#cluster?.forget(entry.record.id)
+    entry.fence = undefined
+    await runner.abandon()
   }
 
   #cancelRetry(entry: Entry): void {
@@ -643,6 +881,7 @@ export class Runtime {
     const now = this.clock()
     entry.record = { ...entry.record, status, updatedAt: now }
     await this.store.setPipelineStatus(entry.record.id, status, now)
+    this.#announce({ kind: 'pipeline', id: entry.record.id })
   }
 
   async stopPipeline(id: string): Promise<Outcome<PipelineView>> {
@@ -651,22 +890,33 @@ export class Runtime {
     await this.#serial(entry, async () => {
       const retrying = entry.retry !== undefined
       this.#stopRetrying(entry)
-      if (!entry.runner && !retrying) return
+      // in a cluster another instance may run it: the status in the store stops it there
+      const elsewhere = this.#cluster !== undefined && entry.record.status === PipelineStatus.running
+      if (!entry.runner && !retrying && !elsewhere) return
       await this.#stopRunner(entry)
       await this.#setStatus(entry, PipelineStatus.stopped)
     })
     return { ok: true, value: this.#view(entry) }
   }
 
-  async #stopRunner(entry: Entry): Promise<void> {
+  /** Stops the runner with a checkpoint; in a cluster the lease goes too, unless `keepLease` (it runs again here at once). */
+  async #stopRunner(entry: Entry, keepLease = false): Promise<void> {
     const runner = entry.runner
     if (!runner) return
-    await runner.stop()
-    entry.stats = runner.stats
-    entry.partitions = runner.partitions().map((p) => ({ ...p, lag: 0 }))
-    entry.runner = undefined
-    entry.parked = undefined
-    entry.generation++
+    try {
+      await runner.stop()
+    } finally {
+      entry.stats = runner.stats
+      entry.partitions = runner.partitions().map((p) => ({ ...p, lag: 0 }))
+      entry.runner = undefined
+      entry.parked = undefined
+      entry.generation++
+    }
+    // checkpointed: the next owner goes on from exactly here
+    const fence = entry.fence
+    if (keepLease) return
+    entry.fence = undefined
+    if (fence) await this.#cluster?.release(entry.record.id, fence)
   }
 
   async deletePipeline(id: string): Promise<Outcome<null>> {
@@ -677,6 +927,7 @@ export class Runtime {
       await this.#stopRunner(entry)
       await this.store.deletePipeline(id)
       this.#entries.delete(id)
+      this.#announce({ kind: 'pipeline', id })
     })
     return { ok: true, value: null }
   }
@@ -868,12 +1119,23 @@ export class Runtime {
     clearInterval(this.#retentionTimer)
     this.#memory.stop()
     for (const e of this.#entries.values()) this.#cancelRetry(e)
+    await this.#cluster?.stop()
+    await this.#unlisten?.()
+    // each runner checkpoints and gives its lease up: another instance goes on at once
     await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
     this.#history.flush()
     await this.#history.written
     await this.log.close()
     await this.store.close()
   }
+}
+
+/** Where other instances reach this one: --advertise-url, else the listen address (the machine's name for a wildcard). */
+function advertisedUrl(config: Config, port: number): string {
+  if (config.advertiseUrl !== '') return config.advertiseUrl
+  const wildcard = config.host === '0.0.0.0' || config.host === '::' || config.host === ''
+  const host = wildcard ? hostname() : config.host.includes(':') ? `[${config.host}]` : config.host
+  return `${config.tls ? 'https' : 'http'}://${host}:${port}`
 }
 
 function newEntry(
@@ -893,5 +1155,6 @@ function newEntry(
     busy: Promise.resolve(),
     parked: undefined,
     generation: 0,
+    fence: undefined,
   }
 }

@@ -144,6 +144,26 @@ export interface PipelineCommit {
   metrics?: MetricPoint[]
   /** the pipeline's part replaces the saved one; of the partitions, those named replace theirs, the others stay */
   checkpoint?: Checkpoint
+  /**
+   * In a cluster: the ownership this commit is made under. The store commits only while it still
+   * holds (same instance, same epoch), else throws `FencedError` and writes nothing, so an owner
+   * that was frozen or cut off cannot commit after another took the pipeline over.
+   */
+  fence?: Fence
+}
+
+/** Who may commit for a pipeline: an instance and the epoch of its lease (moved by every take-over). */
+export interface Fence {
+  instanceId: string
+  epoch: number
+}
+
+/** A commit under an ownership that has moved on: nothing of it was written. */
+export class FencedError extends Error {
+  constructor(pipelineId: string, fence: Fence) {
+    super(`pipeline ${pipelineId} is no longer owned by ${fence.instanceId} at epoch ${fence.epoch}`)
+    this.name = 'FencedError'
+  }
 }
 
 export interface ResultQuery {
@@ -207,8 +227,83 @@ export interface SeriesPoints {
 
 export type InsertOutcome = { ok: true } | { ok: false; conflict: 'name' }
 
+/** An instance of a cluster, as it last said it was alive (the database's clock). */
+export interface InstanceRecord {
+  id: string
+  /** where other instances reach its API (requests for the pipelines it runs are forwarded there) */
+  url: string
+  startedAt: number
+  lastSeen: number
+}
+
+/** Who runs a pipeline: a lease renewed by its owner; another instance takes it once it expires. */
+export interface LeaseRecord {
+  pipelineId: string
+  instanceId: string
+  /** one more at every acquisition: the fence its commits carry */
+  epoch: number
+  acquiredAt: number
+  /** the owner's last renewal: its last sign of life */
+  renewedAt: number
+  expiresAt: number
+  /** the last change of owner: from whom, and how long the pipeline did not run */
+  handover: Handover | null
+}
+
+export interface Handover {
+  from: string
+  to: string
+  at: number
+  /** from the old owner's last renewal to the new owner's runner reading again */
+  pausedMs: number
+}
+
+export interface Acquired {
+  lease: LeaseRecord
+  /** who held it before, and when it last renewed */
+  previous: { instanceId: string; renewedAt: number } | undefined
+}
+
+/** What changed, as instances tell each other (PostgreSQL NOTIFY). */
+export interface ClusterChange {
+  kind: 'pipeline' | 'keys' | 'lookups'
+  /** the pipeline id or lookup table name; '' for keys */
+  id: string
+  /** the instance that made the change */
+  from: string
+}
+
+/**
+ * What instances sharing one store use to act as one (PostgreSQL only; the clock is the
+ * database's, so instances need not agree on time).
+ */
+export interface ClusterStore {
+  /** says this instance is alive and renews its leases for `leaseMs`; returns the leases it still holds */
+  heartbeat(instance: Omit<InstanceRecord, 'lastSeen'>, leaseMs: number): Promise<LeaseRecord[]>
+  /** instances seen within `aliveMs` */
+  instances(aliveMs: number): Promise<InstanceRecord[]>
+  leases(): Promise<LeaseRecord[]>
+  /**
+   * Takes the pipeline's lease when nobody holds it, it has expired, or `instanceId` holds it
+   * already (a restarted instance takes its own back at once); the epoch moves on. Undefined when
+   * another instance holds it.
+   */
+  acquire(pipelineId: string, instanceId: string, leaseMs: number): Promise<Acquired | undefined>
+  /** gives the lease up (after a clean stop), if still held under `fence`: it expires at once */
+  release(pipelineId: string, fence: Fence): Promise<void>
+  /** records a hand-over on the lease (held under `fence`) */
+  recordHandover(pipelineId: string, fence: Fence, handover: Handover): Promise<void>
+  /** tells every instance (itself included) */
+  announce(change: ClusterChange): Promise<void>
+  /** calls `onChange` for every announcement until the returned function is called; reconnects by itself */
+  listen(onChange: (change: ClusterChange) => void): Promise<() => Promise<void>>
+}
+
 /** Every store the runtime uses; embedded SQLite by default, PostgreSQL when configured. */
 export interface Store {
+  /** present when several instances can share the store (PostgreSQL) */
+  readonly cluster?: ClusterStore
+
   listPipelines(): Promise<PipelineRecord[]>
   getPipeline(id: string): Promise<PipelineRecord | undefined>
   /** inserts the pipeline and its version 1 */

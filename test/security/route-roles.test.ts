@@ -12,6 +12,7 @@ const ROUTE_ROLES: Record<string, Role | 'public'> = {
   'GET /': 'public',
   'GET /metrics': 'read',
   'GET /api/stats': 'read',
+  'GET /api/cluster': 'read',
   'GET /api/stream': 'read',
   'POST /api/pipelines': 'admin',
   'POST /api/pipelines/preview': 'admin',

@@ -54,6 +54,10 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
             {
               service: Type.String(),
               version: Type.String(),
+              instance: Type.Object({
+                id: Type.String({ description: 'this instance (its name in a cluster)' }),
+                clustered: Type.Boolean(),
+              }),
               uptime_seconds: Type.Integer(),
               events: Type.Object({ ingested_total: Type.Integer(), per_second: Type.Number() }),
               pipelines: Type.Object({
@@ -108,6 +112,7 @@ export function healthRoutes(app: Server, runtime: Runtime): void {
       return {
         service: 'datapulse',
         version: VERSION,
+        instance: { id: runtime.config.instanceId, clustered: runtime.cluster !== undefined },
         uptime_seconds: Math.round((runtime.clock() - runtime.startedAt) / 1000),
         events: { ingested_total: runtime.ingested, per_second: runtime.ingestRate.perSecond() },
         pipelines: {

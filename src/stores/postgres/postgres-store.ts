@@ -41,6 +41,8 @@ import type {
   SeriesPoints,
   Store,
 } from '../store.ts'
+import { FencedError } from '../store.ts'
+import { PostgresCluster } from './cluster.ts'
 import { PG_SCHEMA } from './schema.ts'
 
 type Db = pg.Pool | pg.PoolClient
@@ -90,13 +92,18 @@ function rollupsOf(
  * minute and hour rollups kept up to date by the same statement batch.
  */
 export class PostgresStore implements Store {
+  readonly cluster: PostgresCluster
   readonly #pool: pg.Pool
+  /** heartbeats and leases on connections of their own: a busy commit pool must not let a lease lapse */
+  readonly #clusterPool: pg.Pool
   readonly #seriesIds = new Map<string, number>()
   /** raw points before this may have been deleted by retention: queries there read rollups */
   #rawSince = Number.NEGATIVE_INFINITY
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, clusterPool: pg.Pool, connectionString: string) {
     this.#pool = pool
+    this.#clusterPool = clusterPool
+    this.cluster = new PostgresCluster(clusterPool, connectionString)
   }
 
   static async open(
@@ -121,7 +128,9 @@ export class PostgresStore implements Store {
     } finally {
       client.release()
     }
-    return new PostgresStore(pool)
+    const clusterPool = new pg.Pool({ connectionString, types, max: 2, statement_timeout: 5_000 })
+    clusterPool.on('error', () => undefined)
+    return new PostgresStore(pool, clusterPool, connectionString)
   }
 
   async #tx<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -215,6 +224,7 @@ export class PostgresStore implements Store {
         'partition_checkpoints',
         'checkpoint_parts',
         'pipeline_versions',
+        'pipeline_owners',
       ])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
       await c.query('DELETE FROM pipelines WHERE id = $1', [id])
@@ -225,6 +235,15 @@ export class PostgresStore implements Store {
 
   async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
     await this.#tx(async (c) => {
+      // the lease row stays locked (shared) until this commits: a take-over waits for it, then moves the epoch
+      const fence = commit.fence
+      if (fence) {
+        const held = await c.query(
+          'SELECT 1 FROM pipeline_owners WHERE pipeline_id = $1 AND instance_id = $2 AND epoch = $3 FOR SHARE',
+          [pipelineId, fence.instanceId, fence.epoch],
+        )
+        if (held.rowCount === 0) throw new FencedError(pipelineId, fence)
+      }
       if (commit.dropResultsFrom !== undefined)
         await c.query('DELETE FROM results WHERE pipeline_id = $1 AND window_start >= $2', [
           pipelineId,
@@ -617,5 +636,6 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.#pool.end()
+    await this.#clusterPool.end()
   }
 }

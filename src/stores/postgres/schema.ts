@@ -121,4 +121,19 @@ CREATE TABLE IF NOT EXISTS checkpoint_parts (
   state TEXT NOT NULL,
   PRIMARY KEY (pipeline_id, partition, part)
 );
+CREATE TABLE IF NOT EXISTS instances (
+  id TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  last_seen BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pipeline_owners (
+  pipeline_id TEXT PRIMARY KEY,
+  instance_id TEXT NOT NULL,
+  epoch BIGINT NOT NULL,
+  acquired_at BIGINT NOT NULL,
+  renewed_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  handover TEXT
+);
 `
