@@ -110,6 +110,31 @@ export class KafkaLog implements EventLog {
     return this.#settings.instanceId
   }
 
+  /**
+   * Removes the static member `instanceId` from `group` at once (the instance that ran it is gone:
+   * its lease ran out), so the new owner's consumer gets the partitions now instead of after the
+   * old member's session timeout. Best effort: a member already gone is fine.
+   */
+  async evictMember(group: string, instanceId: string): Promise<void> {
+    try {
+      const described = await this.#admin.describeGroups({ groups: [group] })
+      const members = [...(described.get(group)?.members.values() ?? [])].filter(
+        (m) => m.groupInstanceId === instanceId,
+      )
+      if (members.length === 0) return
+      await this.#admin.removeMembersFromConsumerGroup({
+        groupId: group,
+        members: members.map((m) => ({ memberId: m.id, reason: 'its DataPulse instance lost the lease' })),
+      })
+      this.#logger.info({ group, instance: instanceId }, 'removed the old owner from the consumer group')
+    } catch (err) {
+      this.#logger.warn(
+        { group, instance: instanceId, err: describeError(err) },
+        'could not remove the old owner from the group',
+      )
+    }
+  }
+
   /** Client options shared by producer, admin and consumers (SASL and TLS passed through). */
   connection(role: string) {
     const s = this.#settings

@@ -136,5 +136,10 @@ export interface EventLog {
   /** Drops old data no reader needs: everything below `keepFrom` is past every reader. */
   retain(topic: string, keepFrom: Positions, policy: RetentionPolicy): number
   topics(): string[]
+  /**
+   * Kafka: drops another instance's static membership of a reader's group (it is gone and its
+   * session has not run out yet); the embedded log has no groups.
+   */
+  evictMember?(group: string, instanceId: string): Promise<void>
   close(): Promise<void>
 }

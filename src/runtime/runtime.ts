@@ -778,6 +778,10 @@ export class Runtime {
       if (!acquired) return
       entry.fence = { instanceId: cluster.instanceId, epoch: acquired.lease.epoch }
       taken = { acquired, at: performance.now() }
+      // the old owner's lease ran out (it did not let go): its consumer may still hold the partitions
+      const previous = acquired.previous
+      if (previous && previous.instanceId !== cluster.instanceId && !previous.released)
+        await this.log.evictMember?.(`datapulse.${id}`, previous.instanceId)
     }
     const fence = entry.fence
     const runner = new PipelineRunner({

@@ -260,8 +260,8 @@ export interface Handover {
 
 export interface Acquired {
   lease: LeaseRecord
-  /** who held it before, and when it last renewed */
-  previous: { instanceId: string; renewedAt: number } | undefined
+  /** who held it before, when it last renewed, and whether it let go (a clean release) */
+  previous: { instanceId: string; renewedAt: number; released: boolean } | undefined
 }
 
 /** What changed, as instances tell each other (PostgreSQL NOTIFY). */

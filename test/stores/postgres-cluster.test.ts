@@ -66,6 +66,7 @@ test('postgres cluster: a lease is taken once, expires, moves on with a new epoc
   assert.ok(second)
   assert.equal(second.lease.epoch, 2)
   assert.equal(second.previous?.instanceId, 'node-a')
+  assert.equal(second.previous?.released, false, 'it ran out: node-a did not let go')
   // the old owner's commit fails whole: neither its result nor its checkpoint lands
   await assert.rejects(
     a.commit('p1', {
@@ -107,6 +108,7 @@ test('postgres cluster: a lease is taken once, expires, moves on with a new epoc
   const third = await a.cluster.acquire('p1', 'node-a', 60_000)
   assert.equal(third?.lease.epoch, 3)
   assert.equal(third?.previous?.instanceId, 'node-b')
+  assert.equal(third?.previous?.released, true)
   const again = await a.cluster.acquire('p1', 'node-a', 60_000)
   assert.equal(again?.lease.epoch, 4, 'its own lease: taken again at once, a new epoch')
   await a.cluster.recordHandover(

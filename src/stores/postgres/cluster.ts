@@ -91,14 +91,15 @@ export class PostgresCluster implements ClusterStore {
   async acquire(pipelineId: string, instanceId: string, leaseMs: number): Promise<Acquired | undefined> {
     // one statement: of two instances racing for an expired lease, the second sees the first's row
     const { rows } = await this.#pool.query(
-      `WITH prev AS (SELECT instance_id, renewed_at FROM pipeline_owners WHERE pipeline_id = $1)
+      `WITH prev AS (SELECT instance_id, renewed_at, expires_at FROM pipeline_owners WHERE pipeline_id = $1)
        INSERT INTO pipeline_owners (pipeline_id, instance_id, epoch, acquired_at, renewed_at, expires_at, handover)
        SELECT $1, $2, 1, ${NOW}, ${NOW}, ${NOW} + $3, NULL WHERE EXISTS (SELECT 1 FROM pipelines WHERE id = $1)
        ON CONFLICT (pipeline_id) DO UPDATE
          SET instance_id = excluded.instance_id, epoch = pipeline_owners.epoch + 1,
            acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at
          WHERE pipeline_owners.expires_at < ${NOW} OR pipeline_owners.instance_id = excluded.instance_id
-       RETURNING *, (SELECT instance_id FROM prev) AS prev_instance, (SELECT renewed_at FROM prev) AS prev_renewed`,
+       RETURNING *, (SELECT instance_id FROM prev) AS prev_instance, (SELECT renewed_at FROM prev) AS prev_renewed,
+         (SELECT expires_at FROM prev) AS prev_expires`,
       [pipelineId, instanceId, leaseMs],
     )
     const r = rows[0]
@@ -108,7 +109,11 @@ export class PostgresCluster implements ClusterStore {
       previous:
         r.prev_instance === null
           ? undefined
-          : { instanceId: r.prev_instance, renewedAt: Number(r.prev_renewed) },
+          : {
+              instanceId: r.prev_instance,
+              renewedAt: Number(r.prev_renewed),
+              released: Number(r.prev_expires) === 0,
+            },
     }
   }
 

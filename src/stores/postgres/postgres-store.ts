@@ -116,6 +116,9 @@ export class PostgresStore implements Store {
       types,
       max: poolSize,
       statement_timeout: statementTimeoutMs,
+      // an instance frozen mid-commit (SIGSTOP, a VM paused) holds its lease row locked: the
+      // database ends such a transaction, so another instance can take the pipeline over
+      idle_in_transaction_session_timeout: 5_000,
     })
     // an instance that cannot reach the database must not take the process down later on
     pool.on('error', () => undefined)
