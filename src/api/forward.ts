@@ -6,9 +6,9 @@ import { sendError } from './reply.ts'
 import type { Server } from './server-type.ts'
 
 /** Set on a forwarded request: the instance it reaches answers it itself, whatever it thinks of the owner. */
-export const FORWARDED_HEADER = 'x-datapulse-forwarded-by'
+const FORWARDED_HEADER = 'x-datapulse-forwarded-by'
 /** Set on every answer that another instance gave. */
-export const ANSWERED_BY_HEADER = 'x-datapulse-instance'
+const ANSWERED_BY_HEADER = 'x-datapulse-instance'
 const FORWARD_TIMEOUT_MS = 30_000
 /** Headers of the owner's answer passed on as they are. */
 const PASSED_BACK = ['content-type', 'retry-after', 'allow', 'www-authenticate', 'location']

@@ -103,14 +103,6 @@ export class ClusterMembership {
     return held !== undefined && held.lease.epoch === fence.epoch && performance.now() < held.validUntil
   }
 
-  holds(pipelineId: string): boolean {
-    return this.#held.has(pipelineId)
-  }
-
-  get heldCount(): number {
-    return this.#held.size
-  }
-
   async release(pipelineId: string, fence: Fence): Promise<void> {
     this.#held.delete(pipelineId)
     await this.#o.cluster.release(pipelineId, fence).catch((err: Error) => {

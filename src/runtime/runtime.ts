@@ -615,10 +615,9 @@ export class Runtime {
   }
 
   #announce(change: Omit<ClusterChange, 'from'>): void {
-    const cluster = this.store.cluster
-    if (!this.#cluster || !cluster) return
-    cluster
-      .announce({ ...change, from: this.config.instanceId })
+    if (!this.#cluster) return
+    this.store.cluster
+      ?.announce({ ...change, from: this.config.instanceId })
       .catch((err: Error) =>
         this.logger.warn(
           { err: err.message, change },
