@@ -150,6 +150,31 @@ export interface PipelineCommit {
    * that was frozen or cut off cannot commit after another took the pipeline over.
    */
   fence?: Fence
+  /**
+   * Messages for Kafka (sink and .dlq) to be relayed exactly once: stored here in commit order,
+   * handed to the relay only once a checkpoint commit covers them (their input is then never
+   * read again), so a replay after a crash regenerates what was not yet covered instead of
+   * sending it twice.
+   */
+  outbox?: OutboxMessage[]
+  /**
+   * Drops outbox messages no checkpoint covers, before anything else of this commit: a runner's
+   * first commit after a start, as the replay from the checkpoint writes them again.
+   */
+  discardUncovered?: boolean
+}
+
+/** A message the relay produces to Kafka: built once when its result is committed. */
+export interface OutboxMessage {
+  topic: string
+  key: string | null
+  value: string
+  headers: Record<string, string>
+}
+
+/** An outbox message with its place: increasing in commit order within a pipeline. */
+export interface OutboxRow extends OutboxMessage {
+  seq: number
 }
 
 /** Who may commit for a pipeline: an instance and the epoch of its lease (moved by every take-over). */
@@ -322,6 +347,10 @@ export interface Store {
   listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]>
   /** keeps the newest `keep` dead letters of a pipeline */
   trimDeadLetters(pipelineId: string, keep: number): Promise<void>
+  /** Outbox messages a checkpoint covers, from `from` (a seq) on, oldest first, at most `limit`. */
+  readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]>
+  /** Deletes the outbox messages before `seq` (they are in Kafka). */
+  trimOutbox(pipelineId: string, before: number): Promise<void>
 
   putLookupTable(
     name: string,

@@ -32,6 +32,7 @@ import type {
   MetricQuery,
   MetricRetention,
   PartitionCheckpoint,
+  OutboxRow,
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
@@ -228,6 +229,8 @@ export class PostgresStore implements Store {
         'checkpoint_parts',
         'pipeline_versions',
         'pipeline_owners',
+        'outbox',
+        'outbox_covered',
       ])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
       await c.query('DELETE FROM pipelines WHERE id = $1', [id])
@@ -247,6 +250,12 @@ export class PostgresStore implements Store {
         )
         if (held.rowCount === 0) throw new FencedError(pipelineId, fence)
       }
+      if (commit.discardUncovered)
+        await c.query(
+          `DELETE FROM outbox WHERE pipeline_id = $1 AND seq >
+           coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0)`,
+          [pipelineId],
+        )
       if (commit.dropResultsFrom !== undefined)
         await c.query('DELETE FROM results WHERE pipeline_id = $1 AND window_start >= $2', [
           pipelineId,
@@ -291,8 +300,30 @@ export class PostgresStore implements Store {
           ],
         )
       if (commit.metrics && commit.metrics.length > 0) await this.#writeMetrics(c, commit.metrics)
+      const o = commit.outbox ?? []
+      if (o.length > 0)
+        await c.query(
+          `INSERT INTO outbox (pipeline_id, topic, key, value, headers)
+           SELECT $1, topic, key, value, headers
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(topic, key, value, headers, i)
+           ORDER BY i`,
+          [
+            pipelineId,
+            o.map((m) => m.topic),
+            o.map((m) => m.key),
+            o.map((m) => m.value),
+            o.map((m) => JSON.stringify(m.headers)),
+          ],
+        )
       const cp = commit.checkpoint
       if (cp) {
+        // everything in the outbox now came from input before these positions: the relay may send it
+        await c.query(
+          `INSERT INTO outbox_covered (pipeline_id, seq)
+           SELECT $1, max(seq) FROM outbox WHERE pipeline_id = $1 HAVING max(seq) IS NOT NULL
+           ON CONFLICT (pipeline_id) DO UPDATE SET seq = greatest(outbox_covered.seq, excluded.seq)`,
+          [pipelineId],
+        )
         const now = Date.now()
         await c.query(
           `INSERT INTO checkpoints (pipeline_id, positions, state, stats, updated_at) VALUES ($1, NULL, $2, $3, $4)
@@ -416,6 +447,26 @@ export class PostgresStore implements Store {
          (SELECT seq FROM dead_letters WHERE pipeline_id = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)`,
       [pipelineId, keep - 1],
     )
+  }
+
+  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]> {
+    const rows = await this.#rows(
+      this.#pool,
+      `SELECT seq, topic, key, value, headers FROM outbox WHERE pipeline_id = $1 AND seq >= $2
+       AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3`,
+      [pipelineId, from, limit],
+    )
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      topic: r.topic as string,
+      key: r.key as string | null,
+      value: r.value as string,
+      headers: JSON.parse(r.headers as string) as Record<string, string>,
+    }))
+  }
+
+  async trimOutbox(pipelineId: string, before: number): Promise<void> {
+    await this.#pool.query('DELETE FROM outbox WHERE pipeline_id = $1 AND seq < $2', [pipelineId, before])
   }
 
   // ---- lookup tables ----

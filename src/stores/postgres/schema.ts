@@ -136,4 +136,17 @@ CREATE TABLE IF NOT EXISTS pipeline_owners (
   expires_at BIGINT NOT NULL,
   handover TEXT
 );
+CREATE TABLE IF NOT EXISTS outbox (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  pipeline_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  key TEXT,
+  value TEXT NOT NULL,
+  headers TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_pipeline ON outbox (pipeline_id, seq);
+CREATE TABLE IF NOT EXISTS outbox_covered (
+  pipeline_id TEXT PRIMARY KEY,
+  seq BIGINT NOT NULL
+);
 `

@@ -1,5 +1,5 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
-export const SCHEMA_VERSION = 5
+export const SCHEMA_VERSION = 7
 
 /** API keys made at run time: their SHA-256, never the key (v3) */
 const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -43,6 +43,25 @@ const PIPELINE_VERSIONS = `CREATE TABLE IF NOT EXISTS pipeline_versions (
   reset INTEGER NOT NULL,
   PRIMARY KEY (pipeline_id, version)
 ) WITHOUT ROWID;
+`
+
+/**
+ * Messages waiting for the Kafka relay (exactly-once output), and per pipeline the last seq a
+ * checkpoint covers: the relay reads up to it (v7). AUTOINCREMENT: a seq is never used twice.
+ */
+const OUTBOX = `CREATE TABLE IF NOT EXISTS outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline_id TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  key TEXT,
+  value TEXT NOT NULL,
+  headers TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_pipeline ON outbox (pipeline_id, seq);
+CREATE TABLE IF NOT EXISTS outbox_covered (
+  pipeline_id TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
 `
 
 export const SCHEMA = `
@@ -104,7 +123,7 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}${CHECKPOINT_PARTS}`
+${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}${CHECKPOINT_PARTS}${OUTBOX}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
@@ -121,4 +140,6 @@ ${PIPELINE_VERSIONS}
 INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, 0 FROM pipelines;`,
   // v6: window state in parts
   6: CHECKPOINT_PARTS,
+  // v7: the outbox of exactly-once output to Kafka
+  7: OUTBOX,
 }

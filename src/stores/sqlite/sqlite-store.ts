@@ -23,6 +23,7 @@ import type {
   MetricPoint,
   MetricQuery,
   MetricRetention,
+  OutboxRow,
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
@@ -118,6 +119,20 @@ export class SqliteStore implements Store {
         `DELETE FROM dead_letters WHERE pipeline_id = ? AND seq <
          (SELECT seq FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
       ),
+      insertOutbox: db.prepare('INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)'),
+      coverOutbox: db.prepare(
+        `INSERT INTO outbox_covered (pipeline_id, seq) SELECT ?, max(seq) FROM outbox WHERE pipeline_id = ? HAVING max(seq) IS NOT NULL
+         ON CONFLICT (pipeline_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
+      ),
+      discardUncovered: db.prepare(
+        `DELETE FROM outbox WHERE pipeline_id = ? AND seq >
+         coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0)`,
+      ),
+      readOutbox: db.prepare(
+        `SELECT seq, topic, key, value, headers FROM outbox WHERE pipeline_id = ? AND seq >= ?
+         AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?`,
+      ),
+      trimOutbox: db.prepare('DELETE FROM outbox WHERE pipeline_id = ? AND seq < ?'),
       listLookups: db.prepare('SELECT * FROM lookup_tables ORDER BY name'),
       lookupRows: db.prepare('SELECT key, row FROM lookup_rows WHERE table_name = ?'),
       lookupExists: db.prepare('SELECT 1 AS one FROM lookup_tables WHERE name = ?'),
@@ -212,6 +227,8 @@ export class SqliteStore implements Store {
         'partition_checkpoints',
         'checkpoint_parts',
         'pipeline_versions',
+        'outbox',
+        'outbox_covered',
       ])
         this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
       this.#db.prepare('DELETE FROM pipelines WHERE id = ?').run(id)
@@ -220,6 +237,7 @@ export class SqliteStore implements Store {
 
   async commit(pipelineId: string, commit: PipelineCommit): Promise<void> {
     this.#transaction(() => {
+      if (commit.discardUncovered) this.#stmt.discardUncovered.run(pipelineId, pipelineId)
       if (commit.dropResultsFrom !== undefined)
         this.#stmt.dropResultsFrom.run(pipelineId, commit.dropResultsFrom)
       for (const r of commit.results) {
@@ -245,8 +263,12 @@ export class SqliteStore implements Store {
         )
       }
       if (commit.metrics && commit.metrics.length > 0) this.#metrics.write(commit.metrics)
+      for (const m of commit.outbox ?? [])
+        this.#stmt.insertOutbox.run(pipelineId, m.topic, m.key, m.value, JSON.stringify(m.headers))
       const c = commit.checkpoint
       if (c) {
+        // everything in the outbox now came from input before these positions: the relay may send it
+        this.#stmt.coverOutbox.run(pipelineId, pipelineId)
         const now = Date.now()
         // positions live in the partition rows now (the column stays for stores from before)
         this.#stmt.saveCheckpoint.run(
@@ -332,6 +354,21 @@ export class SqliteStore implements Store {
 
   async listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]> {
     return (this.#stmt.listDeadLetters.all(pipelineId, limit) as Row[]).map(deadLetterOf)
+  }
+
+  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]> {
+    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, limit) as Row[]
+    return rows.map((r) => ({
+      seq: r.seq as number,
+      topic: r.topic as string,
+      key: r.key as string | null,
+      value: r.value as string,
+      headers: JSON.parse(r.headers as string) as Record<string, string>,
+    }))
+  }
+
+  async trimOutbox(pipelineId: string, before: number): Promise<void> {
+    this.#stmt.trimOutbox.run(pipelineId, before)
   }
 
   async trimDeadLetters(pipelineId: string, keep: number): Promise<void> {
