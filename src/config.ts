@@ -243,6 +243,13 @@ const OPTIONS = {
     default: 'lz4',
     help: 'compression of what DataPulse produces (ingested events, results, dead letters)',
   },
+  'kafka-delivery': {
+    env: 'KAFKA_DELIVERY',
+    kind: 'enum',
+    values: ['exactly-once', 'at-least-once'],
+    default: 'exactly-once',
+    help: 'sink and .dlq topics: each message once for read_committed readers (outbox + transactions, sent at each checkpoint), or produced at once (a crash may repeat some)',
+  },
   'kafka-tls': {
     env: 'KAFKA_TLS',
     kind: 'enum',
@@ -472,6 +479,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
                 },
           tls: out.kafkaTls === 'true',
           compression: out.kafkaCompression as KafkaSettings['compression'],
+          delivery: out.kafkaDelivery as KafkaSettings['delivery'],
         }
   if (kafka && !kafka.brokers.every((b) => /^[^\s:]+:\d{1,5}$/.test(b)))
     throw new ConfigError(`KAFKA_BROKERS must be host:port[,host:port…], got '${out.kafkaBrokers}'`)

@@ -3,6 +3,7 @@ import {
   Admin,
   Consumer,
   type ConsumerOptions,
+  findErrorBy,
   type Message,
   type MessagesStream,
   Producer,
@@ -13,17 +14,21 @@ import { normalizeEvent } from '../engine/events.ts'
 import { eventJson, ResultWire } from '../engine/result-shape.ts'
 import type { Event, Issue } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
-import type {
-  AppendResult,
-  DeadLetterWrite,
-  EventLog,
-  InvalidMessage,
-  LogReader,
-  Positions,
-  ReaderBatch,
-  ReaderOptions,
-  SinkWrite,
-  TailBatch,
+import type { OutboxMessage, OutboxRow } from '../stores/store.ts'
+import {
+  type AppendResult,
+  type DeadLetterWrite,
+  type EventLog,
+  type InvalidMessage,
+  type LogReader,
+  type Positions,
+  ProducerFencedError,
+  type ReaderBatch,
+  type ReaderOptions,
+  type SinkWrite,
+  type TailBatch,
+  type TransactionalOutput,
+  type TransactionalSender,
 } from './log.ts'
 import { Wakeable } from './wake.ts'
 
@@ -37,6 +42,8 @@ export interface KafkaSettings {
   tls: boolean
   /** of every produce request (record batches are compressed whole; 'none' sends them as they are) */
   compression: 'lz4' | 'zstd' | 'gzip' | 'snappy' | 'none'
+  /** sink and .dlq: through the outbox and transactions (exactly once), or produced directly (at least once) */
+  delivery: 'exactly-once' | 'at-least-once'
   /**
    * this instance's id: each reader is a static group member under it, so a restarted instance
    * takes back its partitions at once instead of waiting out the old process's session
@@ -45,6 +52,8 @@ export interface KafkaSettings {
 }
 
 type Str = string
+/** the client's transaction (its class is not exported) */
+type Transaction = Awaited<ReturnType<Producer<Str, Str, Str, Str>['beginTransaction']>>
 interface OutMessage {
   topic: string
   key?: string
@@ -66,6 +75,13 @@ const READ_AHEAD = 20_000
 const LAG_REFRESH_MS = 2_000
 /** Longest a produced message is expected to take to become readable. */
 const IN_FLIGHT_MARGIN_MS = 1_000
+
+/**
+ * The topic whose partition 0 holds the relays' positions: each relay commits its next outbox seq
+ * as the offset of its own group (`datapulse.<pipeline>.relay`) in every transaction. Nothing is
+ * ever written to it.
+ */
+const RELAY_POSITIONS = 'datapulse.relay-positions'
 
 /** An event as it travels on a Kafka topic: the API's JSON shape (RFC 3339 timestamp). */
 export function wireEvent(e: Event): string {
@@ -172,21 +188,8 @@ export class KafkaLog implements EventLog {
     return { topic, offset: -1, count: events.length }
   }
 
-  /** Produces with acks=all in requests of at most SEND_BYTES (brokers refuse batches over message.max.bytes). */
   async #send(messages: OutMessage[]): Promise<void> {
-    let chunk: OutMessage[] = []
-    let bytes = 0
-    for (const m of messages) {
-      const size = m.value.length + (m.key?.length ?? 0) + 64
-      if (chunk.length > 0 && bytes + size > SEND_BYTES) {
-        await this.#producer.send({ messages: chunk, acks: -1 })
-        chunk = []
-        bytes = 0
-      }
-      chunk.push(m)
-      bytes += size
-    }
-    if (chunk.length > 0) await this.#producer.send({ messages: chunk, acks: -1 })
+    await sendInChunks(messages, (chunk) => this.#producer.send({ messages: chunk, acks: -1 }))
   }
 
   async prepareTopics(topics: string[]): Promise<void> {
@@ -337,49 +340,71 @@ export class KafkaLog implements EventLog {
 
   async writeSink(topic: string, output: SinkWrite): Promise<void> {
     await this.ensureTopic(topic)
-    let messages: OutMessage[]
-    if (output.results.length > 0) {
-      // a result travels as the embedded log keeps it: an event (`window_result`, the window in
-      // `data`), so another pipeline reads this sink as it reads any topic; its text built once
-      const wire = new ResultWire(output.pipelineId, output.pipelineName)
-      messages = output.results.map((r) => {
-        const keyJson = JSON.stringify(r.key)
-        return {
-          topic,
-          // windows without group_by have no key: a null Kafka key, not the text "null"
-          key: r.key === null ? undefined : keyJson,
-          value: wire.value(r, keyJson),
-          headers: {
-            pipeline_id: output.pipelineId,
-            window_start: wire.iso(r.windowStart),
-            window_end: wire.iso(r.windowEnd),
-          },
-        }
-      })
-    } else
-      messages = output.records.map((e) => ({
+    const messages = this.sinkMessages(topic, output)
+    if (messages.length > 0) await this.#send(messages.map(outMessage))
+  }
+
+  /** A result travels as the embedded log keeps it: an event (`window_result`, the window in `data`), keyed by the group key. */
+  sinkMessages(topic: string, output: SinkWrite): OutboxMessage[] {
+    if (output.results.length === 0)
+      return output.records.map((e) => ({
         topic,
         key: e.id,
         value: wireEvent(e),
         headers: { pipeline_id: output.pipelineId },
       }))
-    if (messages.length > 0) await this.#send(messages)
+    // another pipeline reads this sink as it reads any topic; the text of each built once
+    const wire = new ResultWire(output.pipelineId, output.pipelineName)
+    return output.results.map((r) => {
+      const keyJson = JSON.stringify(r.key)
+      return {
+        topic,
+        // windows without group_by have no key: a null Kafka key, not the text "null"
+        key: r.key === null ? null : keyJson,
+        value: wire.value(r, keyJson),
+        headers: {
+          pipeline_id: output.pipelineId,
+          window_start: wire.iso(r.windowStart),
+          window_end: wire.iso(r.windowEnd),
+        },
+      }
+    })
   }
 
   async writeDeadLetters(topic: string, letters: DeadLetterWrite[]): Promise<void> {
     await this.ensureTopic(topic)
-    await this.#send(
-      letters.map((d) => ({
-        topic,
-        value: JSON.stringify({
-          pipeline_id: d.pipelineId,
-          reason: d.reason,
-          detail: d.detail,
-          payload: d.payload,
-        }),
-        headers: { pipeline_id: d.pipelineId, reason: d.reason },
-      })),
-    )
+    await this.#send(this.deadLetterMessages(topic, letters).map(outMessage))
+  }
+
+  deadLetterMessages(topic: string, letters: DeadLetterWrite[]): OutboxMessage[] {
+    return letters.map((d) => ({
+      topic,
+      key: null,
+      value: JSON.stringify({
+        pipeline_id: d.pipelineId,
+        reason: d.reason,
+        detail: d.detail,
+        payload: d.payload,
+      }),
+      headers: { pipeline_id: d.pipelineId, reason: d.reason },
+    }))
+  }
+
+  /** Exactly-once output through the outbox, unless `--kafka-delivery at-least-once`. */
+  get transactional(): TransactionalOutput | undefined {
+    return this.#settings.delivery === 'exactly-once' ? this : undefined
+  }
+
+  async openSender(pipelineId: string): Promise<TransactionalSender> {
+    await this.ensureTopic(RELAY_POSITIONS)
+    const sender = new KafkaSender(this, pipelineId, this.#settings.compression, this.#logger)
+    try {
+      await sender.open()
+    } catch (err) {
+      await sender.close()
+      throw err
+    }
+    return sender
   }
 
   /**
@@ -403,6 +428,146 @@ export class KafkaLog implements EventLog {
     await Promise.all([...this.#readers].map((r) => r.close()))
     await this.#producer.close().catch(() => undefined)
     await this.#admin.close().catch(() => undefined)
+  }
+}
+
+/** Produces with acks=all in requests of at most SEND_BYTES (brokers refuse batches over message.max.bytes). */
+async function sendInChunks(
+  messages: OutMessage[],
+  send: (chunk: OutMessage[]) => Promise<unknown>,
+): Promise<void> {
+  let chunk: OutMessage[] = []
+  let bytes = 0
+  for (const m of messages) {
+    const size = m.value.length + (m.key?.length ?? 0) + 64
+    if (chunk.length > 0 && bytes + size > SEND_BYTES) {
+      await send(chunk)
+      chunk = []
+      bytes = 0
+    }
+    chunk.push(m)
+    bytes += size
+  }
+  if (chunk.length > 0) await send(chunk)
+}
+
+function outMessage(m: OutboxMessage): OutMessage {
+  return { topic: m.topic, ...(m.key === null ? {} : { key: m.key }), value: m.value, headers: m.headers }
+}
+
+/** Whether the broker refused a transactional producer because a newer one has its transactional.id. */
+function isFenced(err: unknown): boolean {
+  if (findErrorBy(err as Error, 'producerFenced', true)) return true
+  for (const id of ['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH'])
+    if (findErrorBy(err as Error, 'apiId', id)) return true
+  return false
+}
+
+/**
+ * One pipeline's transactional producer. Opening it begins a transaction, which initialises the
+ * transactional.id (fencing the producer of a former owner and aborting its open transaction),
+ * then reads where the last committed transaction left the relay. Each `send` produces the rows
+ * and commits the position after them to the relay's group in the same transaction.
+ */
+class KafkaSender implements TransactionalSender {
+  readonly #pipelineId: string
+  readonly #producer: Producer<Str, Str, Str, Str>
+  /** never joins its group: it only gives the transaction the group and its coordinator */
+  readonly #positions: Consumer<Str, Str, Str, Str>
+  #transaction: Transaction | undefined
+  #coordinator = -1
+  #next: number | undefined
+
+  constructor(log: KafkaLog, pipelineId: string, compression: KafkaSettings['compression'], logger: Logger) {
+    this.#pipelineId = pipelineId
+    this.#producer = new Producer({
+      ...log.connection('relay'),
+      serializers: stringSerializers,
+      acks: -1,
+      idempotent: true,
+      transactionalId: `datapulse.${pipelineId}`,
+      // also the transaction timeout: one abandoned by a process that froze is aborted after it
+      timeout: 30_000,
+      retries: 3,
+      ...(compression === 'none' ? {} : { compression }),
+    })
+    this.#positions = new Consumer({
+      ...log.connection('relay-position'),
+      groupId: `datapulse.${pipelineId}.relay`,
+      deserializers: stringDeserializers,
+    })
+    for (const client of [this.#producer, this.#positions])
+      client.on('error', (err: Error) =>
+        logger.warn({ pipeline: pipelineId, err: describeError(err) }, 'Kafka relay client error'),
+      )
+  }
+
+  get next(): number | undefined {
+    return this.#next
+  }
+
+  async open(): Promise<void> {
+    this.#transaction = await this.#begin()
+    this.#coordinator = await this.#positions.findGroupCoordinator()
+    const committed = (
+      await this.#positions.listCommittedOffsets({ topics: [{ topic: RELAY_POSITIONS, partitions: [0] }] })
+    ).get(RELAY_POSITIONS)?.[0]
+    this.#next = committed === undefined || committed < 0n ? undefined : Number(committed)
+  }
+
+  async send(rows: OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return
+    const tx = this.#transaction ?? (await this.#begin())
+    this.#transaction = tx
+    try {
+      await sendInChunks(rows.map(outMessage), (chunk) => tx.send({ messages: chunk, acks: -1 }))
+      await tx.addConsumer(this.#positions)
+      const last = rows[rows.length - 1].seq
+      // committed as offset + 1: the seq to relay next
+      await tx.addOffset(this.#positionMessage(last))
+      await tx.commit()
+      this.#next = last + 1
+    } catch (err) {
+      await tx.abort().catch(() => undefined)
+      if (isFenced(err)) throw new ProducerFencedError(this.#pipelineId, describeError(err))
+      throw err
+    } finally {
+      this.#transaction = undefined
+    }
+  }
+
+  async #begin(): Promise<Transaction> {
+    try {
+      // no producer id of ours to prove (-1): the client's default (0) is taken for one, and the
+      // broker then refuses the init as fenced while it aborts a transaction a former owner left open
+      return await this.#producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+    } catch (err) {
+      if (isFenced(err)) throw new ProducerFencedError(this.#pipelineId, describeError(err))
+      throw err
+    }
+  }
+
+  /** What `addOffset` needs of a consumed message: where, and which group (no generation: the group has no members). */
+  #positionMessage(seq: number): Message<Str, Str, Str, Str> {
+    return {
+      topic: RELAY_POSITIONS,
+      partition: 0,
+      offset: BigInt(seq),
+      metadata: {
+        consumer: {
+          groupId: this.#positions.groupId,
+          generationId: -1,
+          memberId: '',
+          coordinatorId: this.#coordinator,
+        },
+      },
+    } as unknown as Message<Str, Str, Str, Str>
+  }
+
+  async close(): Promise<void> {
+    await this.#transaction?.cancel().catch(() => undefined)
+    await this.#producer.close().catch(() => undefined)
+    await this.#positions.close(true).catch(() => undefined)
   }
 }
 

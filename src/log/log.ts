@@ -1,4 +1,5 @@
 import type { DeadLetterReason, Event, WindowResult } from '../engine/types.ts'
+import type { OutboxMessage, OutboxRow } from '../stores/store.ts'
 import type { RawRequest } from './record-format.ts'
 
 /** A run of events appended together; offsets are per event, `offset` is the first. */
@@ -99,6 +100,39 @@ export interface DeadLetterWrite {
 }
 
 /**
+ * Exactly-once output (Kafka): a pipeline's sink messages and dead letters are built here, kept in
+ * the store's outbox with the checkpoint that covers them, and produced by a relay in Kafka
+ * transactions that also commit the relay's position, so `read_committed` readers see each once.
+ */
+export interface TransactionalOutput {
+  /** the messages `writeSink` would produce, built once */
+  sinkMessages(topic: string, output: SinkWrite): OutboxMessage[]
+  /** the messages `writeDeadLetters` would produce */
+  deadLetterMessages(topic: string, letters: DeadLetterWrite[]): OutboxMessage[]
+  /**
+   * A transactional producer for one pipeline. Its `transactional.id` is the pipeline's: opening it
+   * fences every other producer of the pipeline (a former owner's), aborting what it left open.
+   */
+  openSender(pipelineId: string): Promise<TransactionalSender>
+}
+
+export interface TransactionalSender {
+  /** the outbox seq to relay next, as the last committed transaction left it (undefined: never one) */
+  readonly next: number | undefined
+  /** Produces the rows and the position after the last of them in one transaction; aborts it on failure. */
+  send(rows: OutboxRow[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** The producer of a relay was replaced by another's (the pipeline moved): it can send nothing more. */
+export class ProducerFencedError extends Error {
+  constructor(pipelineId: string, detail: string) {
+    super(`the relay of pipeline ${pipelineId} was fenced by a newer one: ${detail}`)
+    this.name = 'ProducerFencedError'
+  }
+}
+
+/**
  * The seam between ingestion and processing: durable, append-only topics read by offset. The
  * embedded log is one partition per topic; Kafka is the other implementation.
  */
@@ -141,5 +175,7 @@ export interface EventLog {
    * session has not run out yet); the embedded log has no groups.
    */
   evictMember?(group: string, instanceId: string): Promise<void>
+  /** Kafka with exactly-once delivery; absent: `writeSink` and `writeDeadLetters` (at least once) */
+  readonly transactional?: TransactionalOutput
   close(): Promise<void>
 }

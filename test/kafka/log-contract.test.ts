@@ -26,6 +26,7 @@ logContract('Kafka log', async (t) => {
       replication: 1,
       tls: false,
       compression: 'lz4',
+      delivery: 'exactly-once',
     },
     silentLogger(),
   )

@@ -119,7 +119,9 @@ export class SqliteStore implements Store {
         `DELETE FROM dead_letters WHERE pipeline_id = ? AND seq <
          (SELECT seq FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
       ),
-      insertOutbox: db.prepare('INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)'),
+      insertOutbox: db.prepare(
+        'INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)',
+      ),
       coverOutbox: db.prepare(
         `INSERT INTO outbox_covered (pipeline_id, seq) SELECT ?, max(seq) FROM outbox WHERE pipeline_id = ? HAVING max(seq) IS NOT NULL
          ON CONFLICT (pipeline_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
