@@ -4,7 +4,15 @@ import type { PipelineDefinition } from '../engine/pipeline-spec.ts'
 import { eventJson } from '../engine/result-shape.ts'
 import type { LookupSource } from '../engine/stages/enrich.ts'
 import type { Event, WindowResult } from '../engine/types.ts'
-import type { DeadLetterWrite, EventLog, LogReader, Positions, ReaderBatch } from '../log/log.ts'
+import type {
+  DeadLetterWrite,
+  EventLog,
+  LogReader,
+  Positions,
+  ReaderBatch,
+  SinkWrite,
+  TransactionalOutput,
+} from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
 import {
@@ -17,12 +25,14 @@ import {
   type Fence,
   FencedError,
   type MetricPoint,
+  type OutboxMessage,
   type PartitionStats,
   type PipelineStats,
   partitionStates,
   type ReplayStats,
   type Store,
 } from '../stores/store.ts'
+import { OutboxRelay } from './outbox-relay.ts'
 
 /** Most time one pipeline processes before it commits and lets other work (requests, other pipelines) run. */
 const SLICE_MS = 5
@@ -33,6 +43,10 @@ const SLICE_MS = 5
 const CLOSE_BUDGET = 5_000
 /** Closed windows per store transaction when many close at once. */
 const COMMIT_SLICE = 100
+/** Outbox messages per store transaction. */
+const OUTBOX_SLICE = 1_000
+/** Longest a stop waits for the relay to send what the last checkpoint covered (the rest is sent by the next run). */
+const DRAIN_MS = 10_000
 
 /** A source partition as the API shows it. */
 export interface PartitionProgress extends PartitionStats {
@@ -95,6 +109,12 @@ export interface RunnerOptions {
    * fences commits, this keeps a resumed owner from writing to the sink after a take-over.
    */
   owned?: () => boolean
+  /**
+   * Exactly-once output (Kafka): sink and .dlq messages go to the store's outbox with the commit,
+   * and a relay sends what each checkpoint covers in Kafka transactions. Without it the runner
+   * produces them itself before each commit (at least once).
+   */
+  output?: TransactionalOutput
 }
 
 /**
@@ -136,6 +156,9 @@ export class PipelineRunner {
   /** what the last checkpoint took (snapshot + commit), in ms */
   #checkpointCostMs = 0
   #sinkProblem: string | undefined
+  #relay: OutboxRelay | undefined
+  /** outbox messages committed since the last checkpoint (the next one covers them) */
+  #uncovered = 0
 
   constructor(options: RunnerOptions) {
     this.#o = options
@@ -154,7 +177,7 @@ export class PipelineRunner {
 
   /** Why reading the source or writing the sink fails right now (it keeps retrying), or undefined. */
   get degraded(): string | undefined {
-    return this.#reader?.degraded ?? this.#sinkProblem
+    return this.#reader?.degraded ?? this.#sinkProblem ?? this.#relay?.degraded
   }
 
   /** The positions of the last checkpoint: recovery replays from here, so the log keeps them. */
@@ -164,7 +187,7 @@ export class PipelineRunner {
 
   /** Window results and sink records produced and not yet written: ingestion backs off on these as on lag. */
   get pendingResults(): number {
-    return this.#pendingResults
+    return this.#pendingResults + (this.#relay?.backlog ?? 0)
   }
 
   /** Events on the source topic not yet processed. */
@@ -225,8 +248,30 @@ export class PipelineRunner {
     this.#pipeline.addPartitions(this.#reader.partitions())
     if (definition.sinkTopic !== null)
       await log.prepareTopics([definition.sinkTopic, `${definition.sinkTopic}.dlq`])
-    if (positions) this.#checkpointed = { ...positions }
-    else await this.#checkpoint()
+    const { output } = this.#o
+    if (output && definition.sinkTopic !== null) {
+      // before anything is read: fences a former owner's relay, so only this one sends from now on
+      const relay = new OutboxRelay({
+        pipelineId: this.id,
+        store,
+        output,
+        logger: this.#o.logger,
+        owned: this.#o.owned,
+        onFenced: (err) => {
+          this.#commitFailure ??= this.#o.fence ? new FencedError(this.id, this.#o.fence) : err
+          this.#reader?.wake()
+        },
+      })
+      await relay.start()
+      this.#relay = relay
+    }
+    // what the outbox holds past the checkpoint is written again by the replay from it
+    const discardUncovered = this.#relay !== undefined
+    if (positions) {
+      this.#checkpointed = { ...positions }
+      if (discardUncovered)
+        await store.commit(this.id, { results: [], deadLetters: [], discardUncovered, fence: this.#o.fence })
+    } else await this.#checkpoint(discardUncovered)
     this.#lastCheckpoint = this.#o.clock()
     this.#loop = this.#run().catch((err: Error) => {
       this.#failure = err.message
@@ -240,6 +285,7 @@ export class PipelineRunner {
   /** After a start that failed: lets go of what it opened, writing nothing (the stored checkpoint stays as it was). */
   async abandon(): Promise<void> {
     this.#stopping = true
+    await this.#relay?.stop().catch(() => undefined)
     await this.#reader?.close().catch(() => undefined)
   }
 
@@ -249,8 +295,15 @@ export class PipelineRunner {
     this.#reader?.wake()
     await this.#loop
     await this.#committing
-    if (this.#failure === undefined && this.#commitFailure === undefined && this.#reader)
+    if (this.#failure === undefined && this.#commitFailure === undefined && this.#reader) {
       await this.#checkpoint()
+      if (this.#relay && !(await this.#relay.drain(DRAIN_MS)))
+        this.#o.logger.warn(
+          { pipeline: this.id },
+          'stopped before the outbox was sent; the next start sends it',
+        )
+    }
+    await this.#relay?.stop()
     await this.#reader?.close()
   }
 
@@ -413,6 +466,8 @@ export class PipelineRunner {
       this.#pendingResults > (this.#o.maxPendingResults ?? 100_000)
     )
       await this.#committing
+    // the relay's backlog holds the runner too (Kafka down: the outbox does not grow without end)
+    await this.#relay?.room(this.#o.maxPendingResults ?? 100_000)
     if (this.#commitFailure) throw this.#commitFailure
   }
 
@@ -422,36 +477,51 @@ export class PipelineRunner {
    * closed windows go in slices, letting requests in between; the checkpoint with the last one.
    */
   async #write(job: CommitJob): Promise<void> {
-    const { fence, owned } = this.#o
+    const { fence, owned, store } = this.#o
     if (fence && owned && !owned()) throw new FencedError(this.id, fence)
-    await this.#retrying('writing the sink', () => this.#writeSink(job))
+    // exactly once: the messages go with the commits, relayed once the checkpoint covers them
+    let outbox = this.#relay ? this.#outboxMessages(job) : []
+    if (!this.#relay) await this.#retrying('writing the sink', () => this.#writeSink(job))
     let rest = job.closed
-    while (rest.length > COMMIT_SLICE) {
+    while (rest.length > COMMIT_SLICE || outbox.length > OUTBOX_SLICE) {
       const slice = rest.slice(0, COMMIT_SLICE)
       rest = rest.slice(COMMIT_SLICE)
-      await this.#o.store.commit(this.id, {
+      const messages = outbox.slice(0, OUTBOX_SLICE)
+      outbox = outbox.slice(OUTBOX_SLICE)
+      await store.commit(this.id, {
         results: slice,
         deadLetters: [],
         metrics: this.#series(slice),
-        fence: this.#o.fence,
+        outbox: messages,
+        fence,
       })
+      this.#uncovered += messages.length
       await new Promise((resolve) => setImmediate(resolve))
     }
     const timer = this.#o.telemetry?.storeCommit.startTimer()
     const started = performance.now()
-    await this.#o.store.commit(this.id, {
+    await store.commit(this.id, {
       results: rest,
       deadLetters: job.deadLetters,
       metrics: this.#series(rest),
       checkpoint: job.checkpoint,
-      fence: this.#o.fence,
+      outbox,
+      fence,
     })
     timer?.()
+    this.#uncovered += outbox.length
     if (job.checkpoint) {
+      this.#covered()
       // the snapshot (taken at capture) plus writing it
       this.#checkpointCostMs += performance.now() - started
       await this.#checkpointed_(job.checkpoint, job.deadLetters.length > 0)
     }
+  }
+
+  /** A checkpoint was committed: the relay may send what it covers. */
+  #covered(): void {
+    this.#relay?.covered(this.#uncovered)
+    this.#uncovered = 0
   }
 
   /** Closed windows handed to the committer and not yet in the store (readers show them too). */
@@ -488,30 +558,52 @@ export class PipelineRunner {
     await this.#reader?.commit(positions)
   }
 
-  async #writeSink({ results: all, records, deadLetters }: CommitJob): Promise<void> {
-    const sink = this.definition.sinkTopic
-    if (sink === null) return
+  async #writeSink(job: CommitJob): Promise<void> {
+    const out = this.#sinkWrite(job)
+    if (!out) return
     const { log } = this.#o
-    const results = this.#pipeline.aggregate ? all : []
-    if (results.length > 0 || records.length > 0)
-      await log.writeSink(sink, {
+    if (out.write.results.length > 0 || out.write.records.length > 0) await log.writeSink(out.sink, out.write)
+    if (out.letters.length > 0) await log.writeDeadLetters(`${out.sink}.dlq`, out.letters)
+  }
+
+  /** The same messages as `#writeSink` produces, for the outbox. */
+  #outboxMessages(job: CommitJob): OutboxMessage[] {
+    const out = this.#sinkWrite(job)
+    const output = this.#o.output
+    if (!out || !output) return []
+    const messages =
+      out.write.results.length > 0 || out.write.records.length > 0
+        ? output.sinkMessages(out.sink, out.write)
+        : []
+    if (out.letters.length > 0) messages.push(...output.deadLetterMessages(`${out.sink}.dlq`, out.letters))
+    return messages
+  }
+
+  /** What a job puts on the sink and its .dlq; undefined without a sink. */
+  #sinkWrite({
+    results: all,
+    records,
+    deadLetters,
+  }: CommitJob): { sink: string; write: SinkWrite; letters: DeadLetterWrite[] } | undefined {
+    const sink = this.definition.sinkTopic
+    if (sink === null) return undefined
+    return {
+      sink,
+      write: {
         pipelineId: this.id,
         pipelineName: this.definition.name,
         records,
-        results,
-      })
-    if (deadLetters.length > 0)
-      await log.writeDeadLetters(
-        `${sink}.dlq`,
-        deadLetters.map(
-          (d): DeadLetterWrite => ({
-            pipelineId: this.id,
-            reason: d.reason,
-            detail: d.detail,
-            payload: d.reason === 'invalid_event' ? d.event.data.raw : eventJson(d.event),
-          }),
-        ),
-      )
+        results: this.#pipeline.aggregate ? all : [],
+      },
+      letters: deadLetters.map(
+        (d): DeadLetterWrite => ({
+          pipelineId: this.id,
+          reason: d.reason,
+          detail: d.detail,
+          payload: d.reason === 'invalid_event' ? d.event.data.raw : eventJson(d.event),
+        }),
+      ),
+    }
   }
 
   #series(results: WindowResult[]): MetricPoint[] {
@@ -582,9 +674,16 @@ export class PipelineRunner {
     }
   }
 
-  async #checkpoint(): Promise<void> {
+  async #checkpoint(discardUncovered = false): Promise<void> {
     const checkpoint = this.#checkpointValue()
-    await this.#o.store.commit(this.id, { results: [], deadLetters: [], checkpoint, fence: this.#o.fence })
+    await this.#o.store.commit(this.id, {
+      results: [],
+      deadLetters: [],
+      checkpoint,
+      fence: this.#o.fence,
+      ...(discardUncovered ? { discardUncovered } : {}),
+    })
+    this.#covered()
     this.#lastCheckpoint = this.#o.clock()
     this.#dirtySinceCheckpoint = false
     await this.#checkpointed_(checkpoint, false)

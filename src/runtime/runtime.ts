@@ -799,6 +799,7 @@ export class Runtime {
       telemetry: this.telemetry,
       fence,
       owned: cluster && fence ? () => cluster.owns(id, fence) : undefined,
+      output: this.log.transactional,
     })
     entry.failure = undefined
     try {

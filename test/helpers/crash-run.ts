@@ -71,18 +71,29 @@ export async function post(url: string, body: unknown): Promise<number> {
   }
 }
 
+/** The sink topic of a crash pipeline (with `sinks`). */
+export function sinkOf(topic: string, pipeline: string): string {
+  return `${topic}-${pipeline}-out`
+}
+
 /**
- * Creates the pipelines, runs 4 ingesting clients while the server is killed with SIGKILL
+ * Creates the pipelines (with `sinks`, each writing to `sinkOf(topic, name)`), runs 4 ingesting clients while the server is killed with SIGKILL
  * `kills` times at seeded random moments (and restarted), waits for every window to close, and
  * returns what the server says beside the ids it acknowledged.
  */
-export async function crashRun(server: ChildServer, topic: string, kills: number) {
+export async function crashRun(server: ChildServer, topic: string, kills: number, sinks = false) {
   const ids: Record<string, string> = {}
   for (const [name, aggregate] of Object.entries(CRASH_PIPELINES)) {
     const res = await fetch(`${server.url}/api/pipelines`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name, source_topic: topic, start: true, transformation: { aggregate } }),
+      body: JSON.stringify({
+        name,
+        source_topic: topic,
+        start: true,
+        transformation: { aggregate },
+        ...(sinks ? { sink_topic: sinkOf(topic, name) } : {}),
+      }),
     })
     ids[name] = ((await res.json()) as { id: string }).id
   }
@@ -135,7 +146,7 @@ export async function crashRun(server: ChildServer, topic: string, kills: number
       await new Promise((res) => setTimeout(res, 25))
     }
   }
-  const stats: Record<string, { events_in: number; late: number }> = {}
+  const stats: Record<string, { events_in: number; late: number; errors: number }> = {}
   const closed: Record<string, Windows> = {}
   for (const [name, id] of Object.entries(ids)) {
     stats[name] = (

@@ -71,3 +71,17 @@ export async function consumeUntil(
   }
   return got
 }
+
+/**
+ * Everything a `read_committed` reader sees on `topic` once at least `atLeast` messages came and
+ * nothing more came for `quietMs` (so an extra message, a duplicate, would be seen too).
+ */
+export async function readCommitted(brokers: string, topic: string, atLeast: number, quietMs = 2_000) {
+  const first = await consumeUntil(brokers, topic, (m) => m.length >= atLeast, 60_000)
+  for (let seen = first.length; ; ) {
+    await new Promise((r) => setTimeout(r, quietMs))
+    const all = await consumeUntil(brokers, topic, (m) => m.length >= seen, 60_000)
+    if (all.length === seen) return all
+    seen = all.length
+  }
+}
