@@ -5,7 +5,7 @@ import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec
 import type { Event } from '../../src/engine/types.ts'
 import { type Op, runPartitionedReference } from '../engine/reference-model.ts'
 import { ChildServer, freePort } from '../helpers/child-server.ts'
-import { brokerFor, plainProducer } from '../helpers/kafka.ts'
+import { brokerFor, plainProducer, readCommitted } from '../helpers/kafka.ts'
 import { freshDatabase } from '../helpers/postgres.ts'
 import { rng } from '../helpers/random.ts'
 import { tempDir } from '../helpers/tmp.ts'
@@ -145,6 +145,7 @@ test('three instances share the pipelines: changes reach all, a killed and a fro
     const created = await post(`${a.url}/api/pipelines`, {
       name,
       source_topic: TOPIC,
+      sink_topic: `${name}-out`,
       start: true,
       transformation: { aggregate },
     })
@@ -350,6 +351,22 @@ test('three instances share the pipelines: changes reach all, a killed and a fro
         assert.deepEqual(w.results, want.get(wid), `${name} ${wid}`)
       }
     }
+    // a read_committed reader of the sink and the .dlq: each result and each dead letter once
+    const sinkMessages = await readCommitted(broker.brokers, `${name}-out`, want.size)
+    const onSink: Array<{ id: string; data: Windows[number] }> = sinkMessages.map((m) => JSON.parse(m.value))
+    assert.equal(new Set(onSink.map((m) => m.id)).size, onSink.length, `${name}: no result twice on the sink`)
+    assert.equal(onSink.length, want.size, `${name}: every window on the sink`)
+    for (const m of onSink) {
+      const key = JSON.stringify(m.data.key === null ? [] : Object.values(m.data.key))
+      const wid = `${Date.parse(m.data.window_start)}|${Date.parse(m.data.window_end)}|${key}`
+      assert.deepEqual(m.data.results, want.get(wid), `${name} on the sink: ${wid}`)
+    }
+    const dlqMessages = await readCommitted(broker.brokers, `${name}-out.dlq`, reference.late)
+    const dlq: string[] = dlqMessages.map(
+      (m) => (JSON.parse(m.value) as { payload: { id: string } }).payload.id,
+    )
+    assert.equal(new Set(dlq).size, dlq.length, `${name}: no dead letter twice on the .dlq`)
+    assert.equal(dlq.length, reference.late, `${name}: every late event on the .dlq`)
   }
 
   step('windows checked')

@@ -74,14 +74,43 @@ export async function consumeUntil(
 
 /**
  * Everything a `read_committed` reader sees on `topic` once at least `atLeast` messages came and
- * nothing more came for `quietMs` (so an extra message, a duplicate, would be seen too).
+ * then nothing more for `quietMs` (so an extra message, a duplicate, is seen too).
  */
-export async function readCommitted(brokers: string, topic: string, atLeast: number, quietMs = 2_000) {
-  const first = await consumeUntil(brokers, topic, (m) => m.length >= atLeast, 60_000)
-  for (let seen = first.length; ; ) {
-    await new Promise((r) => setTimeout(r, quietMs))
-    const all = await consumeUntil(brokers, topic, (m) => m.length >= seen, 60_000)
-    if (all.length === seen) return all
-    seen = all.length
+export async function readCommitted(
+  brokers: string,
+  topic: string,
+  atLeast: number,
+  quietMs = 2_000,
+  timeoutMs = 60_000,
+): Promise<Array<{ key: string | undefined; value: string; headers: Map<string, string> }>> {
+  const consumer = new Consumer({
+    groupId: `test-${Math.random().toString(36).slice(2)}`,
+    clientId: 'test-consumer',
+    bootstrapBrokers: [brokers],
+    deserializers: stringDeserializers,
+  })
+  const got: Array<{ key: string | undefined; value: string; headers: Map<string, string> }> = []
+  const stream = await consumer.consume({
+    topics: [topic],
+    mode: 'earliest',
+    autocommit: false,
+    maxWaitTime: 100,
+  })
+  try {
+    let lastAt = Date.now()
+    stream.on('data', (m) => {
+      got.push({ key: m.key, value: m.value, headers: m.headers })
+      lastAt = Date.now()
+    })
+    const deadline = Date.now() + timeoutMs
+    while (got.length < atLeast || Date.now() - lastAt < quietMs) {
+      if (Date.now() > deadline)
+        throw new Error(`timed out reading ${topic}: ${got.length} of ${atLeast} messages`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  } finally {
+    await stream.close().catch(() => undefined)
+    await consumer.close(true).catch(() => undefined)
   }
+  return got
 }
