@@ -454,7 +454,9 @@ export class PipelineRunner {
       try {
         if (this.#commitFailure === undefined) await this.#write(job)
       } catch (err) {
-        this.#commitFailure = err as Error
+        // a commit cut off by a freeze (the database ended its transaction) lost to the take-over
+        const { fence, owned } = this.#o
+        this.#commitFailure = fence && owned && !owned() ? new FencedError(this.id, fence) : (err as Error)
       } finally {
         this.#inFlight.splice(this.#inFlight.indexOf(job), 1)
         this.#pendingResults -= weight

@@ -25,6 +25,7 @@ import {
   emptyStats,
   type Fence,
   FencedError,
+  type PartitionStats,
   type PipelineRecord,
   type PipelineStats,
   PipelineStatus,
@@ -151,6 +152,8 @@ export class Runtime {
   #unlisten: (() => Promise<void>) | undefined
   #advertised: string
   #beats = 0
+  /** a read of the progress of pipelines run elsewhere is under way */
+  #refreshing = false
   #claiming = false
 
   private constructor(options: RuntimeOptions, store: Store, log: EventLog, keys: KeyRing) {
@@ -215,13 +218,7 @@ export class Runtime {
   #loadedEntry(record: PipelineRecord, checkpoint: Checkpoint | undefined): Entry {
     const parsed = parsePipeline(record.spec, this.#limits)
     const entry = newEntry(record, parsed.ok ? parsed.value : null, checkpoint?.stats ?? emptyStats())
-    entry.partitions = (checkpoint?.partitions ?? []).map((p) => ({
-      partition: p.partition,
-      position: p.position,
-      lag: 0,
-      watermark: null,
-      ...p.stats,
-    }))
+    entry.partitions = storedPartitions(checkpoint?.partitions ?? [])
     if (!parsed.ok) {
       // kept visible (and deletable, its name still taken) rather than skipped
       const issue = parsed.issues[0]
@@ -643,6 +640,31 @@ export class Runtime {
     void this.#claim()
   }
 
+  /**
+   * The counters of pipelines another instance runs, as of its last checkpoint: lists and
+   * /api/stats here follow them (a request about one pipeline is forwarded to its owner).
+   */
+  async #refreshElsewhere(): Promise<void> {
+    if (this.#refreshing) return
+    this.#refreshing = true
+    try {
+      for (const e of this.#entries.values()) {
+        if (e.runner || e.record.status !== PipelineStatus.running) continue
+        const progress = await this.store.loadProgress(e.record.id)
+        if (!progress || e.runner) continue
+        e.stats = progress.stats
+        e.partitions = storedPartitions(progress.partitions)
+      }
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        'reading the progress of pipelines run elsewhere failed',
+      )
+    } finally {
+      this.#refreshing = false
+    }
+  }
+
   async #reconcileAll(): Promise<void> {
     const records = await this.store.listPipelines()
     const ids = new Set(records.map((r) => r.id))
@@ -699,6 +721,7 @@ export class Runtime {
     if (++this.#beats % 10 === 0)
       this.#reconcileAll().catch((err: Error) => this.logger.warn({ err: err.message }, 'reconciling failed'))
     void this.#claim()
+    void this.#refreshElsewhere()
   }
 
   /**
@@ -1140,6 +1163,19 @@ function advertisedUrl(config: Config, port: number): string {
   const wildcard = config.host === '0.0.0.0' || config.host === '::' || config.host === ''
   const host = wildcard ? hostname() : config.host.includes(':') ? `[${config.host}]` : config.host
   return `${config.tls ? 'https' : 'http'}://${host}:${port}`
+}
+
+/** Partitions as a checkpoint left them (no reader here: no lag or watermark known). */
+function storedPartitions(
+  partitions: Array<{ partition: number; position: number | null; stats: PartitionStats }>,
+): PartitionProgress[] {
+  return partitions.map((p) => ({
+    partition: p.partition,
+    position: p.position,
+    lag: 0,
+    watermark: null,
+    ...p.stats,
+  }))
 }
 
 function newEntry(

@@ -2,6 +2,7 @@ import type { ApiKeyRecord, Role } from '../auth/key-types.ts'
 import type { JsonValue, WindowResult } from '../engine/types.ts'
 import {
   type Checkpoint,
+  type CheckpointProgress,
   type DeadLetterRecord,
   emptyPartitionStats,
   type LookupTableInfo,
@@ -135,5 +136,17 @@ export function seriesOf(row: Row): SeriesInfo {
     lastValue: row.last_value as number,
     lastTimestamp: row.last_ts as number,
     points: row.n as number,
+  }
+}
+
+/** A checkpoint's counters and positions from its rows (the state columns are not read). */
+export function progressOf(row: Row, partitionRows: Row[]): CheckpointProgress {
+  return {
+    stats: JSON.parse(row.stats as string),
+    partitions: partitionRows.map((p) => ({
+      partition: Number(p.partition),
+      position: p.position === null ? null : Number(p.position),
+      stats: JSON.parse(p.stats as string),
+    })),
   }
 }

@@ -73,6 +73,12 @@ export interface Checkpoint {
   partitions: PartitionCheckpoint[]
 }
 
+/** What a checkpoint says of a pipeline's progress: counters and positions, no window state. */
+export interface CheckpointProgress {
+  stats: PipelineStats
+  partitions: Array<{ partition: number; position: number | null; stats: PartitionStats }>
+}
+
 export interface PartitionCheckpoint {
   partition: number
   /** the next offset to read; null for a partition known but not read yet */
@@ -343,6 +349,8 @@ export interface Store {
 
   commit(pipelineId: string, commit: PipelineCommit): Promise<void>
   loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined>
+  /** The counters and positions of the last checkpoint, without its window state (cheap to read often). */
+  loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined>
   queryResults(pipelineId: string, query: ResultQuery): Promise<WindowResult[]>
   listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]>
   /** keeps the newest `keep` dead letters of a pipeline */

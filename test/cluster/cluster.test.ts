@@ -370,6 +370,23 @@ test('three instances share the pipelines: changes reach all, a killed and a fro
   }
 
   step('windows checked')
+  // the list on every instance follows the owners' counters (as of their last checkpoint)
+  for (const s of servers)
+    await until(
+      `${s.url} lists current counters`,
+      async () => {
+        const { body } = await json<{ pipelines: Array<{ id: string; stats: { events_in: number } }> }>(
+          `${s.url}/api/pipelines`,
+        )
+        const counted = Object.values(ids).map(
+          (id) => body.pipelines.find((p) => p.id === id)?.stats.events_in,
+        )
+        step(`${s.url} lists ${counted} of ${total}`)
+        return counted.every((n) => n === total) ? true : undefined
+      },
+      20_000,
+    )
+  step('lists checked')
   // the take-overs are on record, with how long each pipeline did not run
   const final = (await json<Cluster>(`${a.url === killed.url ? b.url : a.url}/api/cluster`)).body
   step('final view read')

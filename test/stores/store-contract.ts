@@ -200,8 +200,18 @@ export function storeContract(
         { partition: 5, position: null, state: null, stats: part(0) },
       ],
     })
+    // progress alone: what another instance shows of a pipeline it does not run
+    assert.deepEqual(await store.loadProgress('p'), {
+      stats: later,
+      partitions: [
+        { partition: 0, position: 42, stats: part(4) },
+        { partition: 3, position: 9, stats: part(5) },
+        { partition: 5, position: null, stats: part(0) },
+      ],
+    })
     await store.deletePipeline('p')
     assert.equal(await store.loadCheckpoint('p'), undefined)
+    assert.equal(await store.loadProgress('p'), undefined)
   })
 
   test(`${name}: window state in parts: all replaces every part, a change only its own, none drops them`, async (t) => {

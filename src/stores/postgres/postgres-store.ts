@@ -18,6 +18,7 @@ import {
   deadLetterOf,
   lookupTableOf,
   pipelineOf,
+  progressOf,
   type Row,
   resultOf,
   seriesOf,
@@ -25,6 +26,7 @@ import {
 } from '../rows.ts'
 import type {
   Checkpoint,
+  CheckpointProgress,
   DeadLetterRecord,
   InsertOutcome,
   LookupTableInfo,
@@ -139,16 +141,27 @@ export class PostgresStore implements Store {
 
   async #tx<T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.#pool.connect()
+    // a checked-out client emits the end of its connection (the server ended a transaction a frozen
+    // process left open): kept here, it fails this transaction instead of the process
+    let broken: Error | undefined
+    const onError = (err: Error) => {
+      broken = err
+    }
+    c.on('error', onError)
     try {
       await c.query('BEGIN')
       const out = await work(c)
       await c.query('COMMIT')
       return out
     } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined)
+      await c.query('ROLLBACK').catch((rollback: Error) => {
+        broken ??= rollback
+      })
       throw err
     } finally {
-      c.release()
+      c.off('error', onError)
+      // a connection that failed is closed, not handed to the next transaction
+      c.release(broken)
     }
   }
 
@@ -379,6 +392,19 @@ export class PostgresStore implements Store {
          ON CONFLICT (pipeline_id, partition, part) DO UPDATE SET state = excluded.state`,
         [pipelineId, changed.map((x) => x[0]), changed.map((x) => x[1]), changed.map((x) => x[2])],
       )
+  }
+
+  async loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined> {
+    const [row] = await this.#rows(this.#pool, 'SELECT stats FROM checkpoints WHERE pipeline_id = $1', [
+      pipelineId,
+    ])
+    if (!row) return undefined
+    const parts = await this.#rows(
+      this.#pool,
+      'SELECT partition, position, stats FROM partition_checkpoints WHERE pipeline_id = $1 ORDER BY partition',
+      [pipelineId],
+    )
+    return progressOf(row, parts)
   }
 
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {

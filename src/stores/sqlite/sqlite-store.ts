@@ -11,12 +11,14 @@ import {
   deadLetterOf,
   lookupTableOf,
   pipelineOf,
+  progressOf,
   type Row,
   resultOf,
   versionOf,
 } from '../rows.ts'
 import type {
   Checkpoint,
+  CheckpointProgress,
   DeadLetterRecord,
   InsertOutcome,
   LookupTableInfo,
@@ -100,6 +102,10 @@ export class SqliteStore implements Store {
            stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
+      loadStats: db.prepare('SELECT stats FROM checkpoints WHERE pipeline_id = ?'),
+      loadPartitionProgress: db.prepare(
+        'SELECT partition, position, stats FROM partition_checkpoints WHERE pipeline_id = ? ORDER BY partition',
+      ),
       loadParts: db.prepare('SELECT * FROM checkpoint_parts WHERE pipeline_id = ? ORDER BY partition, part'),
       deleteParts: db.prepare('DELETE FROM checkpoint_parts WHERE pipeline_id = ? AND partition = ?'),
       deletePart: db.prepare(
@@ -309,6 +315,11 @@ export class SqliteStore implements Store {
       this.#stmt.loadPartitionCheckpoints.all(pipelineId) as Row[],
       this.#stmt.loadParts.all(pipelineId) as Row[],
     )
+  }
+
+  async loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined> {
+    const row = this.#stmt.loadStats.get(pipelineId) as Row | undefined
+    return row && progressOf(row, this.#stmt.loadPartitionProgress.all(pipelineId) as Row[])
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
