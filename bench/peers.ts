@@ -198,7 +198,8 @@ interface Started {
 
 /** DataPulse with the job as a pipeline through its API; the first read is seen in its counters. */
 async function startDataPulseJob(brokers: string, sink: string, metrics: boolean): Promise<Started> {
-  const dp = await startDataPulse(['--kafka-brokers', brokers])
+  // at least once, as the peers' sinks are (Flink AT_LEAST_ONCE, Kafka Streams' default)
+  const dp = await startDataPulse(['--kafka-brokers', brokers, '--kafka-delivery', 'at-least-once'])
   const created = await fetch(`${dp.base}/api/pipelines`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -375,7 +376,7 @@ export async function peerBenches(quick: boolean): Promise<BenchRow[]> {
 }
 
 const NAMES: Record<System, string> = {
-  datapulse: 'DataPulse (pipeline through the API)',
+  datapulse: 'DataPulse (pipeline through the API, at-least-once sink as the peers)',
   'datapulse-no-metrics': 'DataPulse, the same pipeline with "metrics": false',
   'kafka-streams': 'Kafka Streams 4.4, 1 stream thread, suppress(untilWindowCloses)',
   flink: 'Flink 2.2, parallelism 1, checkpoint every 1 s',
