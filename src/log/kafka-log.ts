@@ -509,10 +509,29 @@ class KafkaSender implements TransactionalSender {
   async open(): Promise<void> {
     this.#transaction = await this.#begin()
     this.#coordinator = await this.#positions.findGroupCoordinator()
-    const committed = (
-      await this.#positions.listCommittedOffsets({ topics: [{ topic: RELAY_POSITIONS, partitions: [0] }] })
-    ).get(RELAY_POSITIONS)?.[0]
+    const committed = await this.#stablePosition()
     this.#next = committed === undefined || committed < 0n ? undefined : Number(committed)
+  }
+
+  /**
+   * The position the last committed transaction left. `requireStable` (KIP-447, patched into the
+   * client): while the group coordinator still completes a transaction's offset commit it answers
+   * UNSTABLE_OFFSET_COMMIT, not the offset before it; without it a relay restarted right after a
+   * kill read a stale position and sent a committed batch again.
+   */
+  async #stablePosition(): Promise<bigint | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const offsets = await this.#positions.listCommittedOffsets({
+          topics: [{ topic: RELAY_POSITIONS, partitions: [0] }],
+          requireStable: true,
+        })
+        return offsets.get(RELAY_POSITIONS)?.[0]
+      } catch (err) {
+        if (attempt >= 50 || !findErrorBy(err as Error, 'apiId', 'UNSTABLE_OFFSET_COMMIT')) throw err
+        await new Promise((r) => setTimeout(r, 200))
+      }
+    }
   }
 
   async send(rows: OutboxRow[]): Promise<void> {

@@ -1,6 +1,8 @@
 import type { TestContext } from 'node:test'
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { type KafkaBroker, kafkaUnavailableReason, startKafka } from '../../scripts/kafka.ts'
+import { KafkaLog, type KafkaSettings } from '../../src/log/kafka-log.ts'
+import { silentLogger } from '../../src/logger.ts'
 
 /**
  * Why the Kafka tests cannot run here (java/mvn missing), as the message their skip prints; under
@@ -31,45 +33,52 @@ export function plainProducer(brokers: string) {
   })
 }
 
-/** Reads a topic from the start with a fresh group until `done(messages)` holds or `timeoutMs` passes. */
-export async function consumeUntil(
-  brokers: string,
-  topic: string,
-  done: (values: Array<{ key: string | undefined; value: string; headers: Map<string, string> }>) => boolean,
-  timeoutMs = 20_000,
-) {
+type Read = {
+  key: string | undefined
+  value: string
+  headers: Map<string, string>
+  partition: number
+  offset: bigint
+}
+
+/** A fresh group reading `topic` from the start (read_committed), collecting what it reads until closed. */
+async function collect(brokers: string, topic: string) {
   const consumer = new Consumer({
     groupId: `test-${Math.random().toString(36).slice(2)}`,
     clientId: 'test-consumer',
     bootstrapBrokers: [brokers],
     deserializers: stringDeserializers,
   })
-  const got: Array<{ key: string | undefined; value: string; headers: Map<string, string> }> = []
+  const got: Read[] = []
+  let lastAt = Date.now()
   const stream = await consumer.consume({
     topics: [topic],
     mode: 'earliest',
     autocommit: false,
     maxWaitTime: 100,
   })
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out reading ${topic}: ${got.length} messages`)),
-        timeoutMs,
-      )
-      stream.on('data', (m) => {
-        got.push({ key: m.key, value: m.value, headers: m.headers })
-        if (done(got)) {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    })
-  } finally {
-    await stream.close().catch(() => undefined)
-    await consumer.close(true).catch(() => undefined)
+  stream.on('data', (m) => {
+    got.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, offset: m.offset })
+    lastAt = Date.now()
+  })
+  return {
+    got,
+    lastAt: () => lastAt,
+    close: async () => {
+      await stream.close().catch(() => undefined)
+      await consumer.close(true).catch(() => undefined)
+    },
   }
-  return got
+}
+
+/** Reads a topic from the start with a fresh group until `done(messages)` holds or `timeoutMs` passes. */
+export async function consumeUntil(
+  brokers: string,
+  topic: string,
+  done: (values: Read[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<Read[]> {
+  return readWhile(brokers, topic, (got) => !done(got), timeoutMs)
 }
 
 /**
@@ -82,35 +91,46 @@ export async function readCommitted(
   atLeast: number,
   quietMs = 2_000,
   timeoutMs = 60_000,
-): Promise<Array<{ key: string | undefined; value: string; headers: Map<string, string> }>> {
-  const consumer = new Consumer({
-    groupId: `test-${Math.random().toString(36).slice(2)}`,
-    clientId: 'test-consumer',
-    bootstrapBrokers: [brokers],
-    deserializers: stringDeserializers,
-  })
-  const got: Array<{ key: string | undefined; value: string; headers: Map<string, string> }> = []
-  const stream = await consumer.consume({
-    topics: [topic],
-    mode: 'earliest',
-    autocommit: false,
-    maxWaitTime: 100,
-  })
+): Promise<Read[]> {
+  return readWhile(
+    brokers,
+    topic,
+    (got, lastAt) => got.length < atLeast || Date.now() - lastAt < quietMs,
+    timeoutMs,
+  )
+}
+
+async function readWhile(
+  brokers: string,
+  topic: string,
+  more: (got: Read[], lastAt: number) => boolean,
+  timeoutMs: number,
+): Promise<Read[]> {
+  const reader = await collect(brokers, topic)
   try {
-    let lastAt = Date.now()
-    stream.on('data', (m) => {
-      got.push({ key: m.key, value: m.value, headers: m.headers })
-      lastAt = Date.now()
-    })
     const deadline = Date.now() + timeoutMs
-    while (got.length < atLeast || Date.now() - lastAt < quietMs) {
-      if (Date.now() > deadline)
-        throw new Error(`timed out reading ${topic}: ${got.length} of ${atLeast} messages`)
-      await new Promise((r) => setTimeout(r, 100))
+    while (more(reader.got, reader.lastAt())) {
+      if (Date.now() > deadline) throw new Error(`timed out reading ${topic}: ${reader.got.length} messages`)
+      await new Promise((r) => setTimeout(r, 20))
     }
+    return reader.got
   } finally {
-    await stream.close().catch(() => undefined)
-    await consumer.close(true).catch(() => undefined)
+    await reader.close()
   }
-  return got
+}
+
+/** A KafkaLog on a test broker, closed after the test. */
+export function testKafkaLog(
+  t: TestContext,
+  brokers: string,
+  clientId: string,
+  partitions = 1,
+  delivery: KafkaSettings['delivery'] = 'exactly-once',
+): KafkaLog {
+  const log = new KafkaLog(
+    { brokers: [brokers], clientId, partitions, replication: 1, tls: false, compression: 'lz4', delivery },
+    silentLogger(),
+  )
+  t.after(() => log.close())
+  return log
 }

@@ -56,6 +56,15 @@ test('Kafka path: kill -9 at random moments, no acknowledged event lost, every w
     const windows = run.closed[name]
     const messages = await readCommitted(broker.brokers, sink, windows.length)
     const results = messages.map((m) => JSON.parse(m.value) as { id: string; data: SinkWindow })
+    if (process.env.DATAPULSE_TEST_TRACE === '1') {
+      const seen = new Map<string, string>()
+      messages.forEach((m, i) => {
+        const id = results[i].id
+        const at = `${m.partition}@${m.offset}`
+        if (seen.has(id)) process.stderr.write(`dup ${id} at ${seen.get(id)} and ${at}\n`)
+        else seen.set(id, at)
+      })
+    }
     assert.equal(
       new Set(results.map((r) => r.id)).size,
       results.length,

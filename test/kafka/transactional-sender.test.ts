@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
-import { Producer, stringSerializers } from '@platformatic/kafka'
+import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import type { KafkaBroker } from '../../scripts/kafka.ts'
 import { startKafka } from '../../scripts/kafka.ts'
-import { KafkaLog } from '../../src/log/kafka-log.ts'
-import { silentLogger } from '../../src/logger.ts'
+import type { KafkaLog } from '../../src/log/kafka-log.ts'
 import type { OutboxRow } from '../../src/stores/store.ts'
-import { consumeUntil, kafkaSkipReason } from '../helpers/kafka.ts'
+import { kafkaSkipReason, readCommitted, testKafkaLog } from '../helpers/kafka.ts'
 
 let broker: Promise<KafkaBroker> | undefined
 after(async () => (await broker)?.destroy())
@@ -21,20 +20,7 @@ async function kafkaLog(
   }
   broker ??= startKafka()
   const { brokers } = await broker
-  const log = new KafkaLog(
-    {
-      brokers: [brokers],
-      clientId: 'tx-test',
-      partitions: 2,
-      replication: 1,
-      tls: false,
-      compression: 'lz4',
-      delivery: 'exactly-once',
-    },
-    silentLogger(),
-  )
-  t.after(() => log.close())
-  return { log, brokers }
+  return { log: testKafkaLog(t, brokers, 'tx-test', 2), brokers }
 }
 
 const row = (seq: number, topic: string): OutboxRow => ({
@@ -45,12 +31,10 @@ const row = (seq: number, topic: string): OutboxRow => ({
   headers: { pipeline_id: 'p', seq: String(seq) },
 })
 
-/** Every value a read_committed reader sees on `topic`, once `count` arrived (then a little longer, for extras). */
+/** Every value a read_committed reader sees on `topic` (at least `count`, then quiet a while). */
 async function committedValues(brokers: string, topic: string, count: number): Promise<number[]> {
-  const got = await consumeUntil(brokers, topic, (m) => m.length >= count)
-  await new Promise((r) => setTimeout(r, 500))
-  const again = await consumeUntil(brokers, topic, (m) => m.length >= got.length)
-  return again.map((m) => (JSON.parse(m.value) as { seq: number }).seq).sort((a, b) => a - b)
+  const got = await readCommitted(brokers, topic, count, 1_000)
+  return got.map((m) => (JSON.parse(m.value) as { seq: number }).seq).sort((a, b) => a - b)
 }
 
 test('a relay sends rows and its position in one transaction; a newer sender of the pipeline fences it; an abandoned transaction is aborted', async (t) => {
@@ -100,18 +84,59 @@ test('a relay sends rows and its position in one transaction; a newer sender of 
 test('at-least-once delivery has no transactional output', async (t) => {
   const skip = kafkaSkipReason()
   if (skip) return t.skip(skip)
-  const log = new KafkaLog(
-    {
-      brokers: ['127.0.0.1:1'],
-      clientId: 'x',
-      partitions: 1,
-      replication: 1,
-      tls: false,
-      compression: 'none',
-      delivery: 'at-least-once',
-    },
-    silentLogger(),
-  )
-  t.after(() => log.close())
+  const log = testKafkaLog(t, '127.0.0.1:1', 'x', 1, 'at-least-once')
   assert.equal(log.transactional, undefined)
+})
+
+test('a read_committed reader skips every aborted transaction of a producer, also when the abort marker comes in a later fetch', async (t) => {
+  const kafka = await kafkaLog(t)
+  if (!kafka) return
+  const { brokers } = kafka
+  const topic = `aborts-${Date.now()}`
+  await kafka.log.prepareTopics([topic])
+  const producer = new Producer({
+    clientId: 'aborts',
+    bootstrapBrokers: [brokers],
+    serializers: stringSerializers,
+    idempotent: true,
+    transactionalId: `aborts-${Date.now()}`,
+  })
+  t.after(() => producer.close())
+  // one producer id throughout: aborted, committed, aborted twice, committed (the client kept
+  // only the last aborted range of a producer per fetch, and none whose marker came later)
+  const plan = [false, true, false, false, true]
+  for (const [i, commit] of plan.entries()) {
+    const tx = await producer.beginTransaction({ producerId: -1n, producerEpoch: -1 })
+    for (let j = 0; j < 3; j++)
+      await tx.send({ messages: [{ topic, value: JSON.stringify({ seq: i * 10 + j }) }], acks: -1 })
+    if (commit) await tx.commit()
+    else await tx.abort()
+  }
+  const want = [10, 11, 12, 40, 41, 42]
+  assert.deepEqual(await committedValues(brokers, topic, want.length), want)
+  // fetches of a few hundred bytes: a transaction's batches and its marker in different responses
+  const small = new Consumer({
+    groupId: `small-${Date.now()}`,
+    clientId: 'small',
+    bootstrapBrokers: [brokers],
+    deserializers: stringDeserializers,
+    maxBytes: 200,
+  })
+  t.after(() => small.close(true))
+  const stream = await small.consume({
+    topics: [topic],
+    mode: 'earliest',
+    autocommit: false,
+    maxWaitTime: 100,
+  })
+  const seen: number[] = []
+  stream.on('data', (m) => seen.push((JSON.parse(m.value) as { seq: number }).seq))
+  const deadline = Date.now() + 20_000
+  while (seen.length < want.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, 1_000))
+  await stream.close()
+  assert.deepEqual(
+    seen.sort((a, b) => a - b),
+    want,
+  )
 })
