@@ -190,13 +190,19 @@ test('three instances share the pipelines: changes reach all, a killed and a fro
       },
       2_000,
     )
-  const deleted = await fetch(`${c.url}/api/pipelines/${extra.body.id}`, { method: 'DELETE' })
+  const deleted = await fetch(`${c.url}/api/pipelines/${extra.body.id}`, {
+    method: 'DELETE',
+    signal: AbortSignal.timeout(10_000),
+  })
   assert.equal(deleted.status, 204)
   for (const s of servers)
     await until(
       'deleted everywhere',
       async () =>
-        (await fetch(`${s.url}/api/pipelines/${extra.body.id}`)).status === 404 ? true : undefined,
+        (await fetch(`${s.url}/api/pipelines/${extra.body.id}`, { signal: AbortSignal.timeout(10_000) }))
+          .status === 404
+          ? true
+          : undefined,
       2_000,
     )
 
