@@ -33,6 +33,21 @@ export function plainProducer(brokers: string) {
   })
 }
 
+/** `work`, or an error once `ms` pass: a test step that cannot hang the suite. */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out ${what}`)), ms)
+      }),
+    ])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 type Read = {
   key: string | undefined
   value: string
@@ -51,12 +66,11 @@ async function collect(brokers: string, topic: string) {
   })
   const got: Read[] = []
   let lastAt = Date.now()
-  const stream = await consumer.consume({
-    topics: [topic],
-    mode: 'earliest',
-    autocommit: false,
-    maxWaitTime: 100,
-  })
+  const stream = await within(
+    30_000,
+    `joining a group to read ${topic}`,
+    consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 100 }),
+  )
   stream.on('data', (m) => {
     got.push({ key: m.key, value: m.value, headers: m.headers, partition: m.partition, offset: m.offset })
     lastAt = Date.now()
@@ -65,8 +79,8 @@ async function collect(brokers: string, topic: string) {
     got,
     lastAt: () => lastAt,
     close: async () => {
-      await stream.close().catch(() => undefined)
-      await consumer.close(true).catch(() => undefined)
+      await within(10_000, 'closing a reader', stream.close()).catch(() => undefined)
+      await within(10_000, 'closing a consumer', consumer.close(true)).catch(() => undefined)
     },
   }
 }
