@@ -54,9 +54,12 @@ export class OutboxRelay {
     return this.#backlog
   }
 
-  /** Opens the producer (fencing any other of the pipeline) and starts sending. */
-  async start(): Promise<void> {
-    await this.#open()
+  /**
+   * Starts sending: first it opens the producer (fencing any other of the pipeline), retrying
+   * while Kafka is away or a former owner's last transaction is still being completed. The runner
+   * does not wait for it: its commits are fenced by the store, and nothing is sent before the open.
+   */
+  start(): void {
     this.#loop = this.#run()
   }
 
@@ -151,7 +154,8 @@ export class OutboxRelay {
         // a transaction whose answer was lost may have committed: a new producer reads where it stands
         await this.#sender?.close()
         this.#sender = undefined
-        await new Promise((r) => setTimeout(r, delay))
+        // a stop ends the wait
+        await this.#wake.wait(delay)
         delay = Math.min(delay * 2, BACKOFF_MAX_MS)
       }
     }

@@ -250,7 +250,7 @@ export class PipelineRunner {
       await log.prepareTopics([definition.sinkTopic, `${definition.sinkTopic}.dlq`])
     const { output } = this.#o
     if (output && definition.sinkTopic !== null) {
-      // before anything is read: fences a former owner's relay, so only this one sends from now on
+      // its producer's open fences a former owner's relay, so only this one sends from then on
       const relay = new OutboxRelay({
         pipelineId: this.id,
         store,
@@ -262,7 +262,7 @@ export class PipelineRunner {
           this.#reader?.wake()
         },
       })
-      await relay.start()
+      relay.start()
       this.#relay = relay
     }
     // what the outbox holds past the checkpoint is written again by the replay from it
@@ -289,15 +289,19 @@ export class PipelineRunner {
     await this.#reader?.close().catch(() => undefined)
   }
 
-  /** Stops reading, commits what was processed with a checkpoint (so window state survives). */
-  async stop(): Promise<void> {
+  /**
+   * Stops reading, commits what was processed with a checkpoint (so window state survives). With
+   * `drain`, waits up to DRAIN_MS for the relay to send what that checkpoint covered; without, the
+   * next start (here or on another instance) sends it.
+   */
+  async stop(drain = true): Promise<void> {
     this.#stopping = true
     this.#reader?.wake()
     await this.#loop
     await this.#committing
     if (this.#failure === undefined && this.#commitFailure === undefined && this.#reader) {
       await this.#checkpoint()
-      if (this.#relay && !(await this.#relay.drain(DRAIN_MS)))
+      if (drain && this.#relay && !(await this.#relay.drain(DRAIN_MS)))
         this.#o.logger.warn(
           { pipeline: this.id },
           'stopped before the outbox was sent; the next start sends it',

@@ -298,7 +298,7 @@ export class Runtime {
     const outcome = await this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
       const wasRunning = entry.runner !== undefined || entry.retry !== undefined
       this.#stopRetrying(entry)
-      await this.#stopRunner(entry, true)
+      await this.#stopRunner(entry, true, false)
       const checkpoint = await this.store.loadCheckpoint(id)
       const now = this.clock()
       const record: PipelineRecord = {
@@ -374,7 +374,7 @@ export class Runtime {
     return this.#serial(entry, async (): Promise<Outcome<PipelineView>> => {
       const wasRunning = entry.runner !== undefined || entry.retry !== undefined
       this.#stopRetrying(entry)
-      await this.#stopRunner(entry, true)
+      await this.#stopRunner(entry, true, false)
       const planned = await this.#planReplay(id, definition, asked.value).catch(
         (err: Error): Outcome<ReplayPlan> => ({
           ok: false,
@@ -611,6 +611,19 @@ export class Runtime {
     await this.#cluster.start()
   }
 
+  async #leave(): Promise<void> {
+    const id = this.config.instanceId
+    try {
+      await this.store.cluster?.leave(id)
+      await this.store.cluster?.announce({ kind: 'instances', id, from: id })
+    } catch (err) {
+      this.logger.warn(
+        { err: (err as Error).message },
+        'leaving the cluster failed; the others notice within a lease',
+      )
+    }
+  }
+
   #announce(change: Omit<ClusterChange, 'from'>): void {
     if (!this.#cluster) return
     this.store.cluster
@@ -626,7 +639,9 @@ export class Runtime {
   async #onChange(change: ClusterChange): Promise<void> {
     if (change.from === this.config.instanceId || this.#closed) return
     try {
-      if (change.kind === 'keys') await this.keys.reload()
+      // a fresh heartbeat sees who is alive now, and claims
+      if (change.kind === 'instances') await this.#cluster?.beat()
+      else if (change.kind === 'keys') await this.keys.reload()
       else if (change.kind === 'lookups') await this.lookups.reload(change.id)
       else if (change.id === '') await this.#reconcileAll()
       else await this.#reconcile(change.id, await this.store.getPipeline(change.id))
@@ -706,7 +721,7 @@ export class Runtime {
         this.#stopRetrying(entry)
         await this.#stopRunner(entry)
       } else if (respecified && entry.runner) {
-        await this.#stopRunner(entry, true)
+        await this.#stopRunner(entry, true, false)
         await this.#startRunner(entry)
       }
     })
@@ -747,7 +762,7 @@ export class Runtime {
       if (held.length > share && cluster.peerBelowShare(running.length)) {
         const last = held[held.length - 1]
         this.logger.info({ pipeline: last.record.id }, 'handing a pipeline over to an instance with fewer')
-        await this.#serial(last, () => this.#stopRunner(last))
+        await this.#serial(last, () => this.#stopRunner(last, false, false))
       }
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'claiming pipelines failed')
@@ -926,12 +941,16 @@ export class Runtime {
     return { ok: true, value: this.#view(entry) }
   }
 
-  /** Stops the runner with a checkpoint; in a cluster the lease goes too, unless `keepLease` (it runs again here at once). */
-  async #stopRunner(entry: Entry, keepLease = false): Promise<void> {
+  /**
+   * Stops the runner with a checkpoint; in a cluster the lease goes too, unless `keepLease` (it
+   * runs again here at once). With `drain` it waits (a while) for its output to reach Kafka: when
+   * nobody goes on with the pipeline; a next owner's relay sends what is left.
+   */
+  async #stopRunner(entry: Entry, keepLease = false, drain = true): Promise<void> {
     const runner = entry.runner
     if (!runner) return
     try {
-      await runner.stop()
+      await runner.stop(drain)
     } finally {
       entry.stats = runner.stats
       entry.partitions = runner.partitions().map((p) => ({ ...p, lag: 0 }))
@@ -951,7 +970,7 @@ export class Runtime {
     if (!entry) return { ok: false, error: notFound('pipeline', id) }
     await this.#serial(entry, async () => {
       this.#stopRetrying(entry)
-      await this.#stopRunner(entry)
+      await this.#stopRunner(entry, false, false)
       await this.store.deletePipeline(id)
       this.#entries.delete(id)
       this.#announce({ kind: 'pipeline', id })
@@ -1149,7 +1168,13 @@ export class Runtime {
     await this.#cluster?.stop()
     await this.#unlisten?.()
     // each runner checkpoints and gives its lease up: another instance goes on at once
-    await Promise.all([...this.#entries.values()].map((e) => this.#serial(e, () => this.#stopRunner(e))))
+    await Promise.all(
+      [...this.#entries.values()].map((e) =>
+        this.#serial(e, () => this.#stopRunner(e, false, !this.#cluster)),
+      ),
+    )
+    // counted alive no more: the others take its share now, not once its last heartbeat is a lease old
+    if (this.#cluster) await this.#leave()
     this.#history.flush()
     await this.#history.written
     await this.log.close()

@@ -297,8 +297,9 @@ export interface Acquired {
 
 /** What changed, as instances tell each other (PostgreSQL NOTIFY). */
 export interface ClusterChange {
-  kind: 'pipeline' | 'keys' | 'lookups'
-  /** the pipeline id or lookup table name; '' for keys */
+  /** `instances`: an instance left (the others look again at who is alive and take its share) */
+  kind: 'pipeline' | 'keys' | 'lookups' | 'instances'
+  /** the pipeline id, lookup table name or instance id; '' for keys */
   id: string
   /** the instance that made the change */
   from: string
@@ -322,6 +323,8 @@ export interface ClusterStore {
   acquire(pipelineId: string, instanceId: string, leaseMs: number): Promise<Acquired | undefined>
   /** gives the lease up (after a clean stop), if still held under `fence`: it expires at once */
   release(pipelineId: string, fence: Fence): Promise<void>
+  /** a clean shutdown: the instance is no longer counted alive (its leases released before) */
+  leave(instanceId: string): Promise<void>
   /** records a hand-over on the lease (held under `fence`) */
   recordHandover(pipelineId: string, fence: Fence, handover: Handover): Promise<void>
   /** tells every instance (itself included) */

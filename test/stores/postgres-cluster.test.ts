@@ -100,6 +100,14 @@ test('postgres cluster: a lease is taken once, expires, moves on with a new epoc
       ['node-b', 'http://b'],
     ],
   )
+  // an instance that leaves is not alive any more; its next heartbeat makes it alive again
+  await a.cluster.leave('node-a')
+  assert.deepEqual(
+    (await b.cluster.instances(60_000)).map((i) => i.id),
+    ['node-b'],
+  )
+  await a.cluster.heartbeat({ id: 'node-a', url: 'http://a', startedAt: 1 }, 60_000)
+  assert.equal((await b.cluster.instances(60_000)).length, 2)
   await b.commit('p1', { results: [result(2)], deadLetters: [], fence: { instanceId: 'node-b', epoch: 2 } })
 
   // a clean release: expired at once, still naming its last owner; a restarted owner takes its own back at once

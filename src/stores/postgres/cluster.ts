@@ -41,7 +41,7 @@ function isChange(v: unknown): v is ClusterChange {
   return (
     typeof c === 'object' &&
     c !== null &&
-    (c.kind === 'pipeline' || c.kind === 'keys' || c.kind === 'lookups') &&
+    (c.kind === 'pipeline' || c.kind === 'keys' || c.kind === 'lookups' || c.kind === 'instances') &&
     typeof c.id === 'string' &&
     typeof c.from === 'string'
   )
@@ -73,6 +73,10 @@ export class PostgresCluster implements ClusterStore {
       [instance.id, leaseMs],
     )
     return rows.map(leaseOf)
+  }
+
+  async leave(instanceId: string): Promise<void> {
+    await this.#pool.query('UPDATE instances SET last_seen = 0 WHERE id = $1', [instanceId])
   }
 
   async instances(aliveMs: number): Promise<InstanceRecord[]> {
