@@ -1,4 +1,4 @@
-import type { TestContext } from 'node:test'
+import { after, type TestContext } from 'node:test'
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import { type KafkaBroker, kafkaUnavailableReason, startKafka } from '../../scripts/kafka.ts'
 import { KafkaLog, type KafkaSettings } from '../../src/log/kafka-log.ts'
@@ -13,6 +13,24 @@ export function kafkaSkipReason(): string | undefined {
   if (!reason) return undefined
   if (process.env.CI === 'true') throw new Error(`Kafka tests cannot run: ${reason}`)
   return `Kafka tests skipped: ${reason}`
+}
+
+/**
+ * One broker shared by the tests of a file (each uses topics and groups of its own), started by
+ * the first that asks and stopped after the file; undefined with a skip where it cannot run.
+ */
+export function fileBroker(): (t: TestContext) => Promise<string | undefined> {
+  let broker: Promise<KafkaBroker> | undefined
+  after(async () => (await broker)?.destroy())
+  return async (t) => {
+    const skip = kafkaSkipReason()
+    if (skip) {
+      t.skip(skip)
+      return undefined
+    }
+    broker ??= startKafka()
+    return (await broker).brokers
+  }
 }
 
 /** One real broker for a test, or a skip with the reason (see kafkaSkipReason). */

@@ -1,26 +1,17 @@
 import assert from 'node:assert/strict'
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
-import type { KafkaBroker } from '../../scripts/kafka.ts'
-import { startKafka } from '../../scripts/kafka.ts'
 import type { KafkaLog } from '../../src/log/kafka-log.ts'
 import type { OutboxRow } from '../../src/stores/store.ts'
-import { kafkaSkipReason, readCommitted, testKafkaLog } from '../helpers/kafka.ts'
+import { fileBroker, kafkaSkipReason, readCommitted, testKafkaLog } from '../helpers/kafka.ts'
 
-let broker: Promise<KafkaBroker> | undefined
-after(async () => (await broker)?.destroy())
+const broker = fileBroker()
 
 async function kafkaLog(
   t: import('node:test').TestContext,
 ): Promise<{ log: KafkaLog; brokers: string } | undefined> {
-  const skip = kafkaSkipReason()
-  if (skip) {
-    t.skip(skip)
-    return undefined
-  }
-  broker ??= startKafka()
-  const { brokers } = await broker
-  return { log: testKafkaLog(t, brokers, 'tx-test', 2), brokers }
+  const brokers = await broker(t)
+  return brokers === undefined ? undefined : { log: testKafkaLog(t, brokers, 'tx-test', 2), brokers }
 }
 
 const row = (seq: number, topic: string): OutboxRow => ({
