@@ -16,7 +16,10 @@ export async function freePort(): Promise<number> {
 
 /** Starts a node script; resolves once `ready` answers true (or the script prints "ready"). */
 export async function startProcess(args: string[], ready: () => Promise<boolean>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  // DATAPULSE_BENCH_CPU_PROF=dir: each started process writes a CPU profile there when it ends
+  const profile = process.env.DATAPULSE_BENCH_CPU_PROF
+  const flags = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []
+  const child = spawn(process.execPath, [...flags, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   let printedReady = false
   child.stdout?.on('data', (d: Buffer) => {
     if (d.toString().includes('ready')) printedReady = true
