@@ -17,104 +17,117 @@ describe('Kafka source and sink topics on a real broker', () => {
   const kafkaServer = (t: import('node:test').TestContext) =>
     startServer(t, { env: { KAFKA_BROKERS: broker!.brokers, DATAPULSE_CHECKPOINT_INTERVAL_MS: '100' } })
 
-  test("the seed's pipeline reads user-events and writes windowed counts to processed-events", async (t) => {
-    if (!broker) return t.skip(skipped)
-    const server = await kafkaServer(t)
-    const created = await server.call('POST', '/api/pipelines', {
-      name: 'user-analytics',
-      source_topic: 'user-events',
-      sink_topic: 'processed-events',
-      start: true,
-      transformation: {
-        aggregate: {
-          window_seconds: 5,
-          function: { count: null },
-          group_by: ['data.page'],
-          idle_timeout_seconds: 0.5,
+  // exactly once (the default) and at least once (the runner produces itself): the same output
+  for (const [delivery, suffix] of [
+    ['exactly-once', ''],
+    ['at-least-once', '-alo'],
+  ] as const)
+    test(`the seed's pipeline reads user-events and writes windowed counts to processed-events (${delivery})`, async (t) => {
+      if (!broker) return t.skip(skipped)
+      const server = await startServer(t, {
+        env: {
+          KAFKA_BROKERS: broker.brokers,
+          DATAPULSE_CHECKPOINT_INTERVAL_MS: '100',
+          KAFKA_DELIVERY: delivery,
         },
-      },
-    })
-    assert.equal(created.status, 201, JSON.stringify(created.body))
-    // without group_by, results carry a null Kafka key (not the text "null")
-    const totals = await server.call('POST', '/api/pipelines', {
-      name: 'totals',
-      source_topic: 'user-events',
-      sink_topic: 'page-totals',
-      start: true,
-      transformation: {
-        aggregate: { window_seconds: 5, function: { count: null }, idle_timeout_seconds: 0.5 },
-      },
-    })
-    assert.equal(totals.status, 201, JSON.stringify(totals.body))
-    const producer = plainProducer(broker.brokers)
-    const pages = ['/home', '/home', '/cart', '/home', '/cart', '/about']
-    await producer.send({
-      messages: pages.map((page, i) => ({
-        topic: 'user-events',
-        key: `u${i}`,
-        value: JSON.stringify({
-          event_type: 'page_view',
-          source: 'web',
-          data: { page, user_id: `${i}` },
-          timestamp: `2026-11-26T10:00:1${(i * 0.7).toFixed(1)}Z`,
+      })
+      const created = await server.call('POST', '/api/pipelines', {
+        name: `user-analytics${suffix}`,
+        source_topic: `user-events${suffix}`,
+        sink_topic: `processed-events${suffix}`,
+        start: true,
+        transformation: {
+          aggregate: {
+            window_seconds: 5,
+            function: { count: null },
+            group_by: ['data.page'],
+            idle_timeout_seconds: 0.5,
+          },
+        },
+      })
+      assert.equal(created.status, 201, JSON.stringify(created.body))
+      // without group_by, results carry a null Kafka key (not the text "null")
+      const totals = await server.call('POST', '/api/pipelines', {
+        name: `totals${suffix}`,
+        source_topic: `user-events${suffix}`,
+        sink_topic: `page-totals${suffix}`,
+        start: true,
+        transformation: {
+          aggregate: { window_seconds: 5, function: { count: null }, idle_timeout_seconds: 0.5 },
+        },
+      })
+      assert.equal(totals.status, 201, JSON.stringify(totals.body))
+      const producer = plainProducer(broker.brokers)
+      const pages = ['/home', '/home', '/cart', '/home', '/cart', '/about']
+      await producer.send({
+        messages: pages.map((page, i) => ({
+          topic: `user-events${suffix}`,
+          key: `u${i}`,
+          value: JSON.stringify({
+            event_type: 'page_view',
+            source: 'web',
+            data: { page, user_id: `${i}` },
+            timestamp: `2026-11-26T10:00:1${(i * 0.7).toFixed(1)}Z`,
+          }),
+        })),
+      })
+      await producer.close()
+      const messages = await consumeUntil(broker.brokers, `processed-events${suffix}`, (m) => m.length >= 3)
+      const counts = Object.fromEntries(
+        messages.map((m) => {
+          // a result is an event, as on the embedded log: the window in data
+          const event = JSON.parse(m.value)
+          assert.equal(event.event_type, 'window_result')
+          assert.equal(event.timestamp, '2026-11-26T10:00:10.000Z')
+          const w = event.data
+          assert.equal(w.pipeline_id, created.body.id)
+          assert.equal(w.window_start, '2026-11-26T10:00:10.000Z')
+          assert.equal(w.window_end, '2026-11-26T10:00:15.000Z')
+          assert.equal(w.closed, true)
+          assert.equal(m.key, JSON.stringify(w.key))
+          assert.equal(m.headers.get('pipeline_id'), created.body.id)
+          assert.equal(m.headers.get('window_start'), '2026-11-26T10:00:10.000Z')
+          return [w.key['data.page'], w.results.count]
         }),
-      })),
-    })
-    await producer.close()
-    const messages = await consumeUntil(broker.brokers, 'processed-events', (m) => m.length >= 3)
-    const counts = Object.fromEntries(
-      messages.map((m) => {
-        // a result is an event, as on the embedded log: the window in data
-        const event = JSON.parse(m.value)
-        assert.equal(event.event_type, 'window_result')
-        assert.equal(event.timestamp, '2026-11-26T10:00:10.000Z')
-        const w = event.data
-        assert.equal(w.pipeline_id, created.body.id)
-        assert.equal(w.window_start, '2026-11-26T10:00:10.000Z')
-        assert.equal(w.window_end, '2026-11-26T10:00:15.000Z')
-        assert.equal(w.closed, true)
-        assert.equal(m.key, JSON.stringify(w.key))
-        assert.equal(m.headers.get('pipeline_id'), created.body.id)
-        assert.equal(m.headers.get('window_start'), '2026-11-26T10:00:10.000Z')
-        return [w.key['data.page'], w.results.count]
-      }),
-    )
-    assert.deepEqual(counts, { '/home': 3, '/cart': 2, '/about': 1 })
-    const [total] = await consumeUntil(broker.brokers, 'page-totals', (m) => m.length >= 1)
-    assert.equal(total.key, undefined)
-    assert.deepEqual(JSON.parse(total.value).data.key, null)
-    assert.equal(JSON.parse(total.value).data.results.count, 6)
-    // a pipeline reading another's sink takes its results as events: none dead-lettered
-    const chained = await server.call('POST', '/api/pipelines', {
-      name: 'chained',
-      source_topic: 'processed-events',
-      start: true,
-      transformation: {
-        aggregate: {
-          window_seconds: 3600,
-          function: { sum: 'data.results.count' },
-          idle_timeout_seconds: 60,
+      )
+      assert.deepEqual(counts, { '/home': 3, '/cart': 2, '/about': 1 })
+      const [total] = await consumeUntil(broker.brokers, `page-totals${suffix}`, (m) => m.length >= 1)
+      assert.equal(total.key, undefined)
+      assert.deepEqual(JSON.parse(total.value).data.key, null)
+      assert.equal(JSON.parse(total.value).data.results.count, 6)
+      // a pipeline reading another's sink takes its results as events: none dead-lettered
+      const chained = await server.call('POST', '/api/pipelines', {
+        name: `chained${suffix}`,
+        source_topic: `processed-events${suffix}`,
+        start: true,
+        transformation: {
+          aggregate: {
+            window_seconds: 3600,
+            function: { sum: 'data.results.count' },
+            idle_timeout_seconds: 60,
+          },
         },
-      },
+      })
+      assert.equal(chained.status, 201, JSON.stringify(chained.body))
+      let seen: unknown
+      await eventually(
+        async () => {
+          const open = (await server.call('GET', `/api/pipelines/${chained.body.id}/window?state=open`)).body
+          seen = open
+          return open.windows.length === 1 && Object.values(open.windows[0].results)[0] === 6
+            ? true
+            : undefined
+        },
+        20_000,
+        () => `the chained pipeline's window: ${JSON.stringify(seen)}`,
+      )
+      const chainedStats = (await server.call('GET', `/api/pipelines/${chained.body.id}`)).body.stats
+      assert.equal(chainedStats.errors, 0)
+      assert.equal(chainedStats.events_in, 3)
+      const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
+      assert.equal(stats.events_in, 6)
+      assert.equal(stats.condition, 'ok')
     })
-    assert.equal(chained.status, 201, JSON.stringify(chained.body))
-    let seen: unknown
-    await eventually(
-      async () => {
-        const open = (await server.call('GET', `/api/pipelines/${chained.body.id}/window?state=open`)).body
-        seen = open
-        return open.windows.length === 1 && Object.values(open.windows[0].results)[0] === 6 ? true : undefined
-      },
-      20_000,
-      () => `the chained pipeline's window: ${JSON.stringify(seen)}`,
-    )
-    const chainedStats = (await server.call('GET', `/api/pipelines/${chained.body.id}`)).body.stats
-    assert.equal(chainedStats.errors, 0)
-    assert.equal(chainedStats.events_in, 3)
-    const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
-    assert.equal(stats.events_in, 6)
-    assert.equal(stats.condition, 'ok')
-  })
 
   test('HTTP ingest with Kafka: acknowledged events are on the topic; bad messages land in the DLQ with a reason', async (t) => {
     if (!broker) return t.skip(skipped)
