@@ -9,6 +9,8 @@ export interface TelemetrySource {
     name: string
     stats: PipelineStats
     lag: number
+    /** covered outbox messages the relay has not sent yet */
+    outbox: number
     watermark: number | null
     running: boolean
   }>
@@ -96,6 +98,16 @@ export class Telemetry {
       collect() {
         this.reset()
         for (const p of source.pipelines()) this.set({ pipeline: p.name }, p.lag)
+      },
+    })
+    new Gauge({
+      name: 'datapulse_pipeline_outbox_messages',
+      help: 'sink and .dlq messages a checkpoint covered that the relay has not sent to Kafka yet (exactly-once output)',
+      labelNames: ['pipeline'],
+      registers,
+      collect() {
+        this.reset()
+        for (const p of source.pipelines()) if (p.running) this.set({ pipeline: p.name }, p.outbox)
       },
     })
     new Gauge({

@@ -190,6 +190,11 @@ export class PipelineRunner {
     return this.#pendingResults + (this.#relay?.backlog ?? 0)
   }
 
+  /** Outbox messages a checkpoint covered and the relay has not sent yet (as far as this run knows). */
+  get outboxBacklog(): number {
+    return this.#relay?.backlog ?? 0
+  }
+
   /** Events on the source topic not yet processed. */
   get lag(): number {
     return this.#reader ? this.#reader.lag(this.#positions) : 0

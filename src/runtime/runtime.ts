@@ -59,6 +59,8 @@ export interface PipelineView {
   partitions: PartitionProgress[]
   lag: number
   pendingResults: number
+  /** sink and .dlq messages a checkpoint covered that the relay has not sent yet (exactly-once output) */
+  outboxBacklog: number
   watermark: number | null
   failure: string | undefined
   /** why a running pipeline cannot read or write right now (it keeps retrying) */
@@ -180,6 +182,7 @@ export class Runtime {
             name: e.record.name,
             stats: v.stats,
             lag: v.lag,
+            outbox: v.outboxBacklog,
             watermark: v.watermark,
             running: e.runner !== undefined,
           }
@@ -554,6 +557,7 @@ export class Runtime {
       replay: stats.replay && this.#replayProgress(stats.replay, partitions),
       lag: e.runner ? e.runner.lag : 0,
       pendingResults: e.runner ? e.runner.pendingResults : 0,
+      outboxBacklog: e.runner ? e.runner.outboxBacklog : 0,
       watermark: e.runner ? e.runner.watermark : null,
       failure: e.failure,
       degraded: e.runner?.degraded ?? e.startProblem,

@@ -127,6 +127,10 @@ describe('Kafka source and sink topics on a real broker', () => {
       const stats = (await server.call('GET', `/api/pipelines/${created.body.id}`)).body.stats
       assert.equal(stats.events_in, 6)
       assert.equal(stats.condition, 'ok')
+      // what the relay still has to send, per pipeline: nothing once the sink has it all
+      const scraped = await (await fetch(`${server.url}/metrics`)).text()
+      const gauge = `datapulse_pipeline_outbox_messages{pipeline="user-analytics${suffix}"} 0\n`
+      assert.ok(scraped.includes(gauge), `${gauge} in ${scraped.slice(0, 200)}`)
     })
 
   test('HTTP ingest with Kafka: acknowledged events are on the topic; bad messages land in the DLQ with a reason', async (t) => {
