@@ -77,7 +77,8 @@ export class OutboxRelay {
 
   /** Waits until everything covered so far is sent, at most `timeoutMs` (what is left stays in the outbox). */
   async drain(timeoutMs: number): Promise<boolean> {
-    if (!this.#loop) return false
+    // a relay that stopped (fenced) sends nothing more: no drain to wait for
+    if (!this.#loop || this.#stopping) return false
     this.#wake.wake()
     let timer: NodeJS.Timeout | undefined
     const drained = await Promise.race([

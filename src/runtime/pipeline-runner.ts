@@ -582,10 +582,7 @@ export class PipelineRunner {
     const out = this.#sinkWrite(job)
     const output = this.#o.output
     if (!out || !output) return []
-    const messages =
-      out.write.results.length > 0 || out.write.records.length > 0
-        ? output.sinkMessages(out.sink, out.write)
-        : []
+    const messages = output.sinkMessages(out.sink, out.write)
     if (out.letters.length > 0) messages.push(...output.deadLetterMessages(`${out.sink}.dlq`, out.letters))
     return messages
   }

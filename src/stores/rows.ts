@@ -6,6 +6,7 @@ import {
   type DeadLetterRecord,
   emptyPartitionStats,
   type LookupTableInfo,
+  type OutboxRow,
   type PipelineRecord,
   type PipelineStatus,
   type PipelineVersion,
@@ -148,5 +149,16 @@ export function progressOf(row: Row, partitionRows: Row[]): CheckpointProgress {
       position: p.position === null ? null : Number(p.position),
       stats: JSON.parse(p.stats as string),
     })),
+  }
+}
+
+/** An outbox row as both stores read it back (PostgreSQL's BIGINT seq comes as text). */
+export function outboxRowOf(r: Row): OutboxRow {
+  return {
+    seq: Number(r.seq),
+    topic: r.topic as string,
+    key: r.key as string | null,
+    value: r.value as string,
+    headers: JSON.parse(r.headers as string) as Record<string, string>,
   }
 }

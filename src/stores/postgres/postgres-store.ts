@@ -17,6 +17,7 @@ import {
   checkpointOf,
   deadLetterOf,
   lookupTableOf,
+  outboxRowOf,
   pipelineOf,
   progressOf,
   type Row,
@@ -482,13 +483,7 @@ export class PostgresStore implements Store {
        AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3`,
       [pipelineId, from, limit],
     )
-    return rows.map((r) => ({
-      seq: Number(r.seq),
-      topic: r.topic as string,
-      key: r.key as string | null,
-      value: r.value as string,
-      headers: JSON.parse(r.headers as string) as Record<string, string>,
-    }))
+    return rows.map(outboxRowOf)
   }
 
   async trimOutbox(pipelineId: string, before: number): Promise<void> {

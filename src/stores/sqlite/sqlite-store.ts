@@ -10,6 +10,7 @@ import {
   checkpointOf,
   deadLetterOf,
   lookupTableOf,
+  outboxRowOf,
   pipelineOf,
   progressOf,
   type Row,
@@ -371,13 +372,7 @@ export class SqliteStore implements Store {
 
   async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]> {
     const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, limit) as Row[]
-    return rows.map((r) => ({
-      seq: r.seq as number,
-      topic: r.topic as string,
-      key: r.key as string | null,
-      value: r.value as string,
-      headers: JSON.parse(r.headers as string) as Record<string, string>,
-    }))
+    return rows.map(outboxRowOf)
   }
 
   async trimOutbox(pipelineId: string, before: number): Promise<void> {
