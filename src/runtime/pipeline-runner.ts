@@ -72,6 +72,11 @@ const MAX_COMMITS_IN_FLIGHT = 4
  */
 const IDLE_STEP_MS = 1_000
 
+/** The results table's order (window, then key): see `#write`. */
+function storeOrder(a: WindowResult, b: WindowResult): number {
+  return a.windowStart - b.windowStart || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0)
+}
+
 /** What one slice produced, on its way to the sink and the store. */
 interface CommitJob {
   results: WindowResult[]
@@ -493,7 +498,8 @@ export class PipelineRunner {
     // exactly once: the messages go with the commits, relayed once the checkpoint covers them
     let outbox = this.#relay ? this.#outboxMessages(job) : []
     if (!this.#relay) await this.#retrying('writing the sink', () => this.#writeSink(job))
-    let rest = job.closed
+    // in the store's key order: a slice of neighbours fills few pages, not one page per result
+    let rest = job.closed.sort(storeOrder)
     while (rest.length > COMMIT_SLICE || outbox.length > OUTBOX_SLICE) {
       const slice = rest.slice(0, COMMIT_SLICE)
       rest = rest.slice(COMMIT_SLICE)
