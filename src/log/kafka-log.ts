@@ -14,7 +14,7 @@ import { normalizeEvent } from '../engine/events.ts'
 import { eventJson, ResultWire } from '../engine/result-shape.ts'
 import type { Event, Issue } from '../engine/types.ts'
 import type { Logger } from '../logger.ts'
-import type { OutboxMessage, OutboxRow } from '../stores/store.ts'
+import type { OutboxBatch, OutboxMessage } from '../stores/store.ts'
 import {
   type AppendResult,
   type DeadLetterWrite,
@@ -534,14 +534,15 @@ class KafkaSender implements TransactionalSender {
     }
   }
 
-  async send(rows: OutboxRow[]): Promise<void> {
-    if (rows.length === 0) return
+  async send(batches: OutboxBatch[]): Promise<void> {
+    if (batches.length === 0) return
     const tx = this.#transaction ?? (await this.#begin())
     this.#transaction = tx
     try {
-      await sendInChunks(rows.map(outMessage), (chunk) => tx.send({ messages: chunk, acks: -1 }))
+      const messages = batches.flatMap((b) => b.messages.map(outMessage))
+      await sendInChunks(messages, (chunk) => tx.send({ messages: chunk, acks: -1 }))
       await tx.addConsumer(this.#positions)
-      const last = rows[rows.length - 1].seq
+      const last = batches[batches.length - 1].seq
       // committed as offset + 1: the seq to relay next
       await tx.addOffset(this.#positionMessage(last))
       await tx.commit()

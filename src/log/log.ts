@@ -1,5 +1,5 @@
 import type { DeadLetterReason, Event, WindowResult } from '../engine/types.ts'
-import type { OutboxMessage, OutboxRow } from '../stores/store.ts'
+import type { OutboxBatch, OutboxMessage } from '../stores/store.ts'
 import type { RawRequest } from './record-format.ts'
 
 /** A run of events appended together; offsets are per event, `offset` is the first. */
@@ -119,8 +119,8 @@ export interface TransactionalOutput {
 export interface TransactionalSender {
   /** the outbox seq to relay next, as the last committed transaction left it (undefined: never one) */
   readonly next: number | undefined
-  /** Produces the rows and the position after the last of them in one transaction; aborts it on failure. */
-  send(rows: OutboxRow[]): Promise<void>
+  /** Produces the batches' messages and the seq after the last batch in one transaction; aborts it on failure. */
+  send(batches: OutboxBatch[]): Promise<void>
   close(): Promise<void>
 }
 

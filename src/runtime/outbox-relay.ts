@@ -3,7 +3,7 @@ import { Wakeable } from '../log/wake.ts'
 import type { Logger } from '../logger.ts'
 import type { Store } from '../stores/store.ts'
 
-/** Outbox messages per Kafka transaction. */
+/** Outbox messages per Kafka transaction (whole batches: one more than this may go when the first is larger). */
 const RELAY_BATCH = 5_000
 /** How long an idle relay waits before it looks at the outbox again (a checkpoint wakes it sooner). */
 const IDLE_WAIT_MS = 500
@@ -123,8 +123,8 @@ export class OutboxRelay {
       try {
         if (!this.#sender) await this.#open()
         const sender = this.#sender as TransactionalSender
-        const rows = await store.readOutbox(pipelineId, this.#next, RELAY_BATCH)
-        if (rows.length === 0) {
+        const batches = await store.readOutbox(pipelineId, this.#next, RELAY_BATCH)
+        if (batches.length === 0) {
           this.#backlog = 0
           this.#release(this.#room)
           this.#release(draining)
@@ -133,9 +133,11 @@ export class OutboxRelay {
         }
         this.#idle.unshift(...draining)
         this.#checkOwned()
-        await sender.send(rows)
-        this.#next = rows[rows.length - 1].seq + 1
-        this.#backlog = Math.max(0, this.#backlog - rows.length)
+        await sender.send(batches)
+        this.#next = batches[batches.length - 1].seq + 1
+        let sent = 0
+        for (const b of batches) sent += b.messages.length
+        this.#backlog = Math.max(0, this.#backlog - sent)
         this.#degraded = undefined
         delay = 200
         this.#release(this.#room)

@@ -6,7 +6,8 @@ import {
   type DeadLetterRecord,
   emptyPartitionStats,
   type LookupTableInfo,
-  type OutboxRow,
+  type OutboxBatch,
+  type OutboxMessage,
   type PipelineRecord,
   type PipelineStatus,
   type PipelineVersion,
@@ -152,13 +153,36 @@ export function progressOf(row: Row, partitionRows: Row[]): CheckpointProgress {
   }
 }
 
-/** An outbox row as both stores read it back (PostgreSQL's BIGINT seq comes as text). */
-export function outboxRowOf(r: Row): OutboxRow {
-  return {
-    seq: Number(r.seq),
-    topic: r.topic as string,
-    key: r.key as string | null,
-    value: r.value as string,
-    headers: JSON.parse(r.headers as string) as Record<string, string>,
+/**
+ * An outbox batch as both stores keep it: `meta` is the JSON of `[topic, key, headers, value
+ * length]` per message and `body` the values one after the other, so the values (the bulk, JSON
+ * text themselves) are neither escaped nor parsed on the way. A batch moved from a row per message
+ * (schema v7) has no body and its values in `meta`.
+ */
+export function outboxColumns(messages: readonly OutboxMessage[]): { meta: string; body: string } {
+  const meta: Array<[string, string | null, Record<string, string>, number]> = new Array(messages.length)
+  let body = ''
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i]
+    meta[i] = [m.topic, m.key, m.headers, m.value.length]
+    body += m.value
   }
+  return { meta: JSON.stringify(meta), body }
+}
+
+/** An outbox batch read back (PostgreSQL's BIGINT seq comes as text). */
+export function outboxBatchOf(r: Row): OutboxBatch {
+  const meta = JSON.parse(r.meta as string) as Array<
+    [topic: string, key: string | null, headers: Record<string, string>, value: number | string]
+  >
+  const body = (r.body as string | null) ?? ''
+  let at = 0
+  const messages = meta.map(([topic, key, headers, value]): OutboxMessage => {
+    if (typeof value === 'string') return { topic, key, headers, value }
+    const end = at + value
+    const m = { topic, key, headers, value: body.slice(at, end) }
+    at = end
+    return m
+  })
+  return { seq: Number(r.seq), messages }
 }

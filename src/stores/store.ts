@@ -178,9 +178,13 @@ export interface OutboxMessage {
   headers: Record<string, string>
 }
 
-/** An outbox message with its place: increasing in commit order within a pipeline. */
-export interface OutboxRow extends OutboxMessage {
+/**
+ * The outbox messages of one commit, stored as one row (a row per message cost the store three
+ * times as much): `seq` increases in commit order within a pipeline and is never used again.
+ */
+export interface OutboxBatch {
   seq: number
+  messages: OutboxMessage[]
 }
 
 /** Who may commit for a pipeline: an instance and the epoch of its lease (moved by every take-over). */
@@ -358,9 +362,12 @@ export interface Store {
   listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]>
   /** keeps the newest `keep` dead letters of a pipeline */
   trimDeadLetters(pipelineId: string, keep: number): Promise<void>
-  /** Outbox messages a checkpoint covers, from `from` (a seq) on, oldest first, at most `limit`. */
-  readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]>
-  /** Deletes the outbox messages before `seq` (they are in Kafka). */
+  /**
+   * Outbox batches a checkpoint covers, from `from` (a seq) on, oldest first: whole batches of at
+   * most `limit` messages in all, and at least one when one is there.
+   */
+  readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]>
+  /** Deletes the outbox batches before `seq` (they are in Kafka). */
   trimOutbox(pipelineId: string, before: number): Promise<void>
 
   putLookupTable(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Consumer, Producer, stringDeserializers, stringSerializers } from '@platformatic/kafka'
 import type { KafkaLog } from '../../src/log/kafka-log.ts'
-import type { OutboxRow } from '../../src/stores/store.ts'
+import type { OutboxBatch, OutboxMessage } from '../../src/stores/store.ts'
 import { fileBroker, kafkaSkipReason, readCommitted, testKafkaLog } from '../helpers/kafka.ts'
 
 const broker = fileBroker()
@@ -14,13 +14,15 @@ async function kafkaLog(
   return brokers === undefined ? undefined : { log: testKafkaLog(t, brokers, 'tx-test', 2), brokers }
 }
 
-const row = (seq: number, topic: string): OutboxRow => ({
-  seq,
+const message = (seq: number, topic: string): OutboxMessage => ({
   topic,
   key: seq % 3 === 0 ? null : `k${seq}`,
   value: JSON.stringify({ seq }),
   headers: { pipeline_id: 'p', seq: String(seq) },
 })
+
+/** A batch of one message whose value is its seq. */
+const row = (seq: number, topic: string): OutboxBatch => ({ seq, messages: [message(seq, topic)] })
 
 /** Every value a read_committed reader sees on `topic` (at least `count`, then quiet a while). */
 async function committedValues(brokers: string, topic: string, count: number): Promise<number[]> {
@@ -28,7 +30,7 @@ async function committedValues(brokers: string, topic: string, count: number): P
   return got.map((m) => (JSON.parse(m.value) as { seq: number }).seq).sort((a, b) => a - b)
 }
 
-test('a relay sends rows and its position in one transaction; a newer sender of the pipeline fences it; an abandoned transaction is aborted', async (t) => {
+test('a relay sends batches and its position in one transaction; a newer sender of the pipeline fences it; an abandoned transaction is aborted', async (t) => {
   const kafka = await kafkaLog(t)
   if (!kafka) return
   const { log, brokers } = kafka
@@ -40,7 +42,7 @@ test('a relay sends rows and its position in one transaction; a newer sender of 
 
   const first = await tx.openSender(pipeline)
   assert.equal(first.next, undefined, 'a new pipeline has no position yet')
-  await first.send([row(1, sink), row(2, `${sink}.dlq`), row(3, sink)])
+  await first.send([row(1, sink), { seq: 3, messages: [message(2, `${sink}.dlq`), message(3, sink)] }])
   assert.equal(first.next, 4)
   await first.send([row(4, sink)])
 

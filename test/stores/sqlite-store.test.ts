@@ -7,7 +7,7 @@ import { parsePipeline } from '../../src/engine/pipeline-spec.ts'
 import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec.ts'
 import { SCHEMA, SCHEMA_VERSION } from '../../src/stores/sqlite/schema.ts'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.ts'
-import { partitionStates } from '../../src/stores/store.ts'
+import { emptyStats, partitionStates } from '../../src/stores/store.ts'
 import { tempDir } from '../helpers/tmp.ts'
 import { storeContract } from './store-contract.ts'
 
@@ -155,4 +155,55 @@ test('sqlite: a checkpoint from before partition rows (whole state, positions as
   await store.commit('p', { results: [], deadLetters: [], checkpoint: { ...p!, state: { v: 3 } } })
   assert.deepEqual((await store.loadCheckpoint('p'))?.state, { v: 3 })
   assert.equal((await store.loadCheckpoint('p'))?.partitions.length, 2)
+})
+
+test('sqlite: a v7 outbox (a row per message) becomes batches of one under the same seqs, and seqs go on after the last', async (t) => {
+  const path = join(tempDir(t), 'store.db')
+  const old = new DatabaseSync(path)
+  old.exec(`${SCHEMA} DROP TABLE outbox_batches;
+    CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, pipeline_id TEXT NOT NULL, topic TEXT NOT NULL,
+      key TEXT, value TEXT NOT NULL, headers TEXT NOT NULL);
+    CREATE INDEX outbox_by_pipeline ON outbox (pipeline_id, seq);
+    PRAGMA user_version = 7;`)
+  const insert = old.prepare(
+    'INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)',
+  )
+  for (let n = 1; n <= 8; n++)
+    insert.run(
+      'p',
+      n % 2 ? 'sink' : 'sink.dlq',
+      n % 3 ? `k${n}` : null,
+      `{"n":${n},"t":"ä \u{1f600}"}`,
+      `{"n":"${n}"}`,
+    )
+  // 1-4 relayed and trimmed, 8 dropped at a restart: the next seq is 9 all the same
+  old.exec("DELETE FROM outbox WHERE seq <= 4 OR seq = 8; INSERT INTO outbox_covered VALUES ('p', 7)")
+  old.close()
+  const store = new SqliteStore(path)
+  t.after(() => store.close())
+  const batches = await store.readOutbox('p', 6, 100)
+  assert.deepEqual(
+    batches,
+    [6, 7].map((n) => ({
+      seq: n,
+      messages: [
+        {
+          topic: n % 2 ? 'sink' : 'sink.dlq',
+          key: n % 3 ? `k${n}` : null,
+          value: `{"n":${n},"t":"ä \u{1f600}"}`,
+          headers: { n: String(n) },
+        },
+      ],
+    })),
+  )
+  await store.commit('p', {
+    results: [],
+    deadLetters: [],
+    outbox: [{ topic: 'sink', key: null, value: '{}', headers: {} }],
+    checkpoint: { state: null, stats: emptyStats(), partitions: [] },
+  })
+  assert.deepEqual(
+    (await store.readOutbox('p', 0, 100)).map((b) => b.seq),
+    [5, 6, 7, 9],
+  )
 })

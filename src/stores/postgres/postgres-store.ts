@@ -17,7 +17,8 @@ import {
   checkpointOf,
   deadLetterOf,
   lookupTableOf,
-  outboxRowOf,
+  outboxBatchOf,
+  outboxColumns,
   pipelineOf,
   progressOf,
   type Row,
@@ -34,7 +35,7 @@ import type {
   MetricPoint,
   MetricQuery,
   MetricRetention,
-  OutboxRow,
+  OutboxBatch,
   PartitionCheckpoint,
   PipelineCommit,
   PipelineRecord,
@@ -243,7 +244,7 @@ export class PostgresStore implements Store {
         'checkpoint_parts',
         'pipeline_versions',
         'pipeline_owners',
-        'outbox',
+        'outbox_batches',
         'outbox_covered',
       ])
         await c.query(`DELETE FROM ${table} WHERE pipeline_id = $1`, [id])
@@ -266,7 +267,7 @@ export class PostgresStore implements Store {
       }
       if (commit.discardUncovered)
         await c.query(
-          `DELETE FROM outbox WHERE pipeline_id = $1 AND seq >
+          `DELETE FROM outbox_batches WHERE pipeline_id = $1 AND seq >
            coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0)`,
           [pipelineId],
         )
@@ -315,26 +316,21 @@ export class PostgresStore implements Store {
         )
       if (commit.metrics && commit.metrics.length > 0) await this.#writeMetrics(c, commit.metrics)
       const o = commit.outbox ?? []
-      if (o.length > 0)
-        await c.query(
-          `INSERT INTO outbox (pipeline_id, topic, key, value, headers)
-           SELECT $1, topic, key, value, headers
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(topic, key, value, headers, i)
-           ORDER BY i`,
-          [
-            pipelineId,
-            o.map((m) => m.topic),
-            o.map((m) => m.key),
-            o.map((m) => m.value),
-            o.map((m) => JSON.stringify(m.headers)),
-          ],
-        )
+      if (o.length > 0) {
+        const { meta, body } = outboxColumns(o)
+        await c.query('INSERT INTO outbox_batches (pipeline_id, count, meta, body) VALUES ($1, $2, $3, $4)', [
+          pipelineId,
+          o.length,
+          meta,
+          body,
+        ])
+      }
       const cp = commit.checkpoint
       if (cp) {
         // everything in the outbox now came from input before these positions: the relay may send it
         await c.query(
           `INSERT INTO outbox_covered (pipeline_id, seq)
-           SELECT $1, max(seq) FROM outbox WHERE pipeline_id = $1 HAVING max(seq) IS NOT NULL
+           SELECT $1, max(seq) FROM outbox_batches WHERE pipeline_id = $1 HAVING max(seq) IS NOT NULL
            ON CONFLICT (pipeline_id) DO UPDATE SET seq = greatest(outbox_covered.seq, excluded.seq)`,
           [pipelineId],
         )
@@ -476,18 +472,25 @@ export class PostgresStore implements Store {
     )
   }
 
-  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]> {
+  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
+    // whole batches up to the limit of messages (the first one whatever its size)
     const rows = await this.#rows(
       this.#pool,
-      `SELECT seq, topic, key, value, headers FROM outbox WHERE pipeline_id = $1 AND seq >= $2
-       AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3`,
+      `SELECT seq, meta, body FROM (
+         SELECT seq, meta, body, count, sum(count) OVER (ORDER BY seq) AS total FROM (
+           SELECT seq, meta, body, count FROM outbox_batches WHERE pipeline_id = $1 AND seq >= $2
+           AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3) b
+       ) w WHERE total <= $3 OR total = count ORDER BY seq`,
       [pipelineId, from, limit],
     )
-    return rows.map(outboxRowOf)
+    return rows.map(outboxBatchOf)
   }
 
   async trimOutbox(pipelineId: string, before: number): Promise<void> {
-    await this.#pool.query('DELETE FROM outbox WHERE pipeline_id = $1 AND seq < $2', [pipelineId, before])
+    await this.#pool.query('DELETE FROM outbox_batches WHERE pipeline_id = $1 AND seq < $2', [
+      pipelineId,
+      before,
+    ])
   }
 
   // ---- lookup tables ----

@@ -136,15 +136,30 @@ CREATE TABLE IF NOT EXISTS pipeline_owners (
   expires_at BIGINT NOT NULL,
   handover TEXT
 );
-CREATE TABLE IF NOT EXISTS outbox (
+CREATE TABLE IF NOT EXISTS outbox_batches (
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   pipeline_id TEXT NOT NULL,
-  topic TEXT NOT NULL,
-  key TEXT,
-  value TEXT NOT NULL,
-  headers TEXT NOT NULL
+  count INTEGER NOT NULL,
+  meta TEXT NOT NULL,
+  body TEXT
 );
-CREATE INDEX IF NOT EXISTS outbox_by_pipeline ON outbox (pipeline_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_batches_by_pipeline ON outbox_batches (pipeline_id, seq);
+-- a row per message before: each becomes a batch of one under its seq, and seqs go on from there
+-- (a relay's position in Kafka is a seq)
+DO $$
+DECLARE
+  last_seq BIGINT;
+BEGIN
+  IF to_regclass('outbox') IS NOT NULL THEN
+    INSERT INTO outbox_batches (seq, pipeline_id, count, meta, body) OVERRIDING SYSTEM VALUE
+      SELECT seq, pipeline_id, 1, json_build_array(json_build_array(topic, key, headers::json, value))::text, NULL
+      FROM outbox ORDER BY seq;
+    EXECUTE format('SELECT last_value FROM %s', pg_get_serial_sequence('outbox', 'seq')) INTO last_seq;
+    PERFORM setval(pg_get_serial_sequence('outbox_batches', 'seq'),
+      greatest(last_seq, coalesce((SELECT max(seq) FROM outbox_batches), 1)));
+    DROP TABLE outbox;
+  END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS outbox_covered (
   pipeline_id TEXT PRIMARY KEY,
   seq BIGINT NOT NULL

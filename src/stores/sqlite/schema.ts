@@ -1,5 +1,5 @@
 /** The embedded store's tables. Versioned with PRAGMA user_version. */
-export const SCHEMA_VERSION = 7
+export const SCHEMA_VERSION = 8
 
 /** API keys made at run time: their SHA-256, never the key (v3) */
 const API_KEYS = `CREATE TABLE IF NOT EXISTS api_keys (
@@ -45,11 +45,8 @@ const PIPELINE_VERSIONS = `CREATE TABLE IF NOT EXISTS pipeline_versions (
 ) WITHOUT ROWID;
 `
 
-/**
- * Messages waiting for the Kafka relay (exactly-once output), and per pipeline the last seq a
- * checkpoint covers: the relay reads up to it (v7). AUTOINCREMENT: a seq is never used twice.
- */
-const OUTBOX = `CREATE TABLE IF NOT EXISTS outbox (
+/** v7's outbox: a row per message (v8 keeps a row per commit). */
+const OUTBOX_ROWS = `CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   pipeline_id TEXT NOT NULL,
   topic TEXT NOT NULL,
@@ -58,10 +55,41 @@ const OUTBOX = `CREATE TABLE IF NOT EXISTS outbox (
   headers TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_by_pipeline ON outbox (pipeline_id, seq);
-CREATE TABLE IF NOT EXISTS outbox_covered (
+`
+
+const OUTBOX_COVERED = `CREATE TABLE IF NOT EXISTS outbox_covered (
   pipeline_id TEXT PRIMARY KEY,
   seq INTEGER NOT NULL
 );
+`
+
+/**
+ * Messages waiting for the Kafka relay (exactly-once output), a row per commit (`rows.ts`,
+ * `outboxColumns`), and per pipeline the last seq a checkpoint covers: the relay reads up to it.
+ * AUTOINCREMENT: a seq is never used twice.
+ */
+const OUTBOX = `CREATE TABLE IF NOT EXISTS outbox_batches (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  pipeline_id TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  meta TEXT NOT NULL,
+  body TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_batches_by_pipeline ON outbox_batches (pipeline_id, seq);
+`
+
+/**
+ * v7 → v8: each message row becomes a batch of one under the same seq, and the seqs go on from
+ * v7's (a relay's position in Kafka is a seq).
+ */
+const OUTBOX_TO_BATCHES = `${OUTBOX}
+INSERT INTO outbox_batches (seq, pipeline_id, count, meta, body)
+  SELECT seq, pipeline_id, 1, json_array(json_array(topic, key, json(headers), value)), NULL FROM outbox ORDER BY seq;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_batches', 0
+  WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'outbox_batches');
+UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0))
+  WHERE name = 'outbox_batches';
+DROP TABLE outbox;
 `
 
 export const SCHEMA = `
@@ -123,7 +151,7 @@ CREATE TABLE IF NOT EXISTS series (
   last_ts INTEGER NOT NULL,
   UNIQUE (name, tags)
 );
-${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}${CHECKPOINT_PARTS}${OUTBOX}`
+${API_KEYS}${PARTITION_CHECKPOINTS}${PIPELINE_VERSIONS}${CHECKPOINT_PARTS}${OUTBOX}${OUTBOX_COVERED}`
 
 /** Upgrades an older store in place; each step runs once (PRAGMA user_version). */
 export const MIGRATIONS: Record<number, string> = {
@@ -141,5 +169,7 @@ INSERT INTO pipeline_versions SELECT id, 1, spec, created_at, 0 FROM pipelines;`
   // v6: window state in parts
   6: CHECKPOINT_PARTS,
   // v7: the outbox of exactly-once output to Kafka
-  7: OUTBOX,
+  7: OUTBOX_ROWS + OUTBOX_COVERED,
+  // v8: the outbox a row per commit
+  8: OUTBOX_TO_BATCHES,
 }

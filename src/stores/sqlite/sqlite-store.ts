@@ -10,7 +10,8 @@ import {
   checkpointOf,
   deadLetterOf,
   lookupTableOf,
-  outboxRowOf,
+  outboxBatchOf,
+  outboxColumns,
   pipelineOf,
   progressOf,
   type Row,
@@ -26,7 +27,7 @@ import type {
   MetricPoint,
   MetricQuery,
   MetricRetention,
-  OutboxRow,
+  OutboxBatch,
   PipelineCommit,
   PipelineRecord,
   PipelineStatus,
@@ -64,9 +65,18 @@ export class SqliteStore implements Store {
     const version = (db.prepare('PRAGMA user_version').get() as Row).user_version as number
     if (version > SCHEMA_VERSION)
       throw new Error(`store schema version ${version} is newer than this DataPulse (${SCHEMA_VERSION})`)
-    if (version === 0) db.exec(SCHEMA)
-    else for (let v = version + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v])
-    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+    // all steps or none: a step that failed (or a crash) leaves the store as it was
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      if (version === 0) db.exec(SCHEMA)
+      else for (let v = version + 1; v <= SCHEMA_VERSION; v++) db.exec(MIGRATIONS[v])
+      db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`)
+      db.exec('COMMIT')
+    } catch (err) {
+      db.exec('ROLLBACK')
+      db.close()
+      throw err
+    }
     this.#db = db
     this.#metrics = new SqliteMetrics(db)
     this.#stmt = {
@@ -127,21 +137,25 @@ export class SqliteStore implements Store {
          (SELECT seq FROM dead_letters WHERE pipeline_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
       ),
       insertOutbox: db.prepare(
-        'INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO outbox_batches (pipeline_id, count, meta, body) VALUES (?, ?, ?, ?)',
       ),
       coverOutbox: db.prepare(
-        `INSERT INTO outbox_covered (pipeline_id, seq) SELECT ?, max(seq) FROM outbox WHERE pipeline_id = ? HAVING max(seq) IS NOT NULL
+        `INSERT INTO outbox_covered (pipeline_id, seq) SELECT ?, max(seq) FROM outbox_batches WHERE pipeline_id = ? HAVING max(seq) IS NOT NULL
          ON CONFLICT (pipeline_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
       ),
       discardUncovered: db.prepare(
-        `DELETE FROM outbox WHERE pipeline_id = ? AND seq >
+        `DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq >
          coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0)`,
       ),
+      // whole batches up to the limit of messages (the first one whatever its size)
       readOutbox: db.prepare(
-        `SELECT seq, topic, key, value, headers FROM outbox WHERE pipeline_id = ? AND seq >= ?
-         AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?`,
+        `SELECT seq, meta, body FROM (
+           SELECT seq, meta, body, count, sum(count) OVER (ORDER BY seq) AS total FROM (
+             SELECT seq, meta, body, count FROM outbox_batches WHERE pipeline_id = ? AND seq >= ?
+             AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?))
+         WHERE total <= ? OR total = count ORDER BY seq`,
       ),
-      trimOutbox: db.prepare('DELETE FROM outbox WHERE pipeline_id = ? AND seq < ?'),
+      trimOutbox: db.prepare('DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq < ?'),
       listLookups: db.prepare('SELECT * FROM lookup_tables ORDER BY name'),
       lookupRows: db.prepare('SELECT key, row FROM lookup_rows WHERE table_name = ?'),
       lookupExists: db.prepare('SELECT 1 AS one FROM lookup_tables WHERE name = ?'),
@@ -236,7 +250,7 @@ export class SqliteStore implements Store {
         'partition_checkpoints',
         'checkpoint_parts',
         'pipeline_versions',
-        'outbox',
+        'outbox_batches',
         'outbox_covered',
       ])
         this.#db.prepare(`DELETE FROM ${table} WHERE pipeline_id = ?`).run(id)
@@ -272,8 +286,11 @@ export class SqliteStore implements Store {
         )
       }
       if (commit.metrics && commit.metrics.length > 0) this.#metrics.write(commit.metrics)
-      for (const m of commit.outbox ?? [])
-        this.#stmt.insertOutbox.run(pipelineId, m.topic, m.key, m.value, JSON.stringify(m.headers))
+      const outbox = commit.outbox ?? []
+      if (outbox.length > 0) {
+        const { meta, body } = outboxColumns(outbox)
+        this.#stmt.insertOutbox.run(pipelineId, outbox.length, meta, body)
+      }
       const c = commit.checkpoint
       if (c) {
         // everything in the outbox now came from input before these positions: the relay may send it
@@ -370,9 +387,9 @@ export class SqliteStore implements Store {
     return (this.#stmt.listDeadLetters.all(pipelineId, limit) as Row[]).map(deadLetterOf)
   }
 
-  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxRow[]> {
-    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, limit) as Row[]
-    return rows.map(outboxRowOf)
+  async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
+    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, limit, limit) as Row[]
+    return rows.map(outboxBatchOf)
   }
 
   async trimOutbox(pipelineId: string, before: number): Promise<void> {
