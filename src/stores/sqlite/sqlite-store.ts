@@ -147,13 +147,16 @@ export class SqliteStore implements Store {
         `DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq >
          coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0)`,
       ),
-      // whole batches up to the limit of messages (the first one whatever its size)
+      // whole batches up to the limit of messages (the first one whatever its size); the sizes
+      // are summed first, so only the batches read are loaded (a batch is a few hundred kB)
       readOutbox: db.prepare(
-        `SELECT seq, meta, body FROM (
-           SELECT seq, meta, body, count, sum(count) OVER (ORDER BY seq) AS total FROM (
-             SELECT seq, meta, body, count FROM outbox_batches WHERE pipeline_id = ? AND seq >= ?
-             AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?))
-         WHERE total <= ? OR total = count ORDER BY seq`,
+        `SELECT seq, meta, body FROM outbox_batches WHERE pipeline_id = ? AND seq >= ? AND seq <= (
+           SELECT max(seq) FROM (
+             SELECT seq, count, sum(count) OVER (ORDER BY seq) AS total FROM (
+               SELECT seq, count FROM outbox_batches WHERE pipeline_id = ? AND seq >= ?
+               AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?))
+           WHERE total <= ? OR total = count)
+         ORDER BY seq`,
       ),
       trimOutbox: db.prepare('DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq < ?'),
       listLookups: db.prepare('SELECT * FROM lookup_tables ORDER BY name'),
@@ -388,7 +391,7 @@ export class SqliteStore implements Store {
   }
 
   async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
-    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, limit, limit) as Row[]
+    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, from, pipelineId, limit, limit) as Row[]
     return rows.map(outboxBatchOf)
   }
 
