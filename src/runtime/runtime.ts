@@ -667,12 +667,18 @@ export class Runtime {
     if (this.#refreshing) return
     this.#refreshing = true
     try {
-      for (const e of this.#entries.values()) {
-        if (e.runner || e.record.status !== PipelineStatus.running) continue
-        const progress = await this.store.loadProgress(e.record.id)
-        if (!progress || e.runner) continue
-        e.stats = progress.stats
-        e.partitions = storedPartitions(progress.partitions)
+      const elsewhere = [...this.#entries.values()].filter(
+        (e) => !e.runner && e.record.status === PipelineStatus.running,
+      )
+      if (elsewhere.length === 0) return
+      // two queries a heartbeat, however many pipelines
+      const progress = await this.store.loadProgress(elsewhere.map((e) => e.record.id))
+      for (const e of elsewhere) {
+        const p = progress.get(e.record.id)
+        // started here meanwhile: its own counters are newer
+        if (!p || e.runner) continue
+        e.stats = p.stats
+        e.partitions = storedPartitions(p.partitions)
       }
     } catch (err) {
       this.logger.warn(

@@ -141,16 +141,21 @@ export function seriesOf(row: Row): SeriesInfo {
   }
 }
 
-/** A checkpoint's counters and positions from its rows (the state columns are not read). */
-export function progressOf(row: Row, partitionRows: Row[]): CheckpointProgress {
-  return {
-    stats: JSON.parse(row.stats as string),
-    partitions: partitionRows.map((p) => ({
+/**
+ * Checkpoints' counters and positions from their rows (`pipeline_id, stats` and `pipeline_id,
+ * partition, position, stats`, the partitions in order; the state columns are not read).
+ */
+export function progressOf(rows: Row[], partitionRows: Row[]): Map<string, CheckpointProgress> {
+  const out = new Map<string, CheckpointProgress>()
+  for (const r of rows)
+    out.set(r.pipeline_id as string, { stats: JSON.parse(r.stats as string), partitions: [] })
+  for (const p of partitionRows)
+    out.get(p.pipeline_id as string)?.partitions.push({
       partition: Number(p.partition),
       position: p.position === null ? null : Number(p.position),
       stats: JSON.parse(p.stats as string),
-    })),
-  }
+    })
+  return out
 }
 
 /**

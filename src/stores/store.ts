@@ -356,8 +356,11 @@ export interface Store {
 
   commit(pipelineId: string, commit: PipelineCommit): Promise<void>
   loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined>
-  /** The counters and positions of the last checkpoint, without its window state (cheap to read often). */
-  loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined>
+  /**
+   * The counters and positions of the pipelines' last checkpoints, without their window state
+   * (cheap to read often, all in one go): a pipeline without a checkpoint is not in the map.
+   */
+  loadProgress(pipelineIds: readonly string[]): Promise<Map<string, CheckpointProgress>>
   queryResults(pipelineId: string, query: ResultQuery): Promise<WindowResult[]>
   listDeadLetters(pipelineId: string, limit: number): Promise<DeadLetterRecord[]>
   /** keeps the newest `keep` dead letters of a pipeline */

@@ -201,17 +201,36 @@ export function storeContract(
       ],
     })
     // progress alone: what another instance shows of a pipeline it does not run
-    assert.deepEqual(await store.loadProgress('p'), {
-      stats: later,
-      partitions: [
-        { partition: 0, position: 42, stats: part(4) },
-        { partition: 3, position: 9, stats: part(5) },
-        { partition: 5, position: null, stats: part(0) },
-      ],
+    await store.commit('q', {
+      results: [],
+      deadLetters: [],
+      checkpoint: {
+        state: null,
+        stats: emptyStats(),
+        partitions: [{ partition: 1, position: 7, state: null, stats: part(1) }],
+      },
     })
+    assert.deepEqual(
+      await store.loadProgress(['p', 'q', 'never']),
+      new Map([
+        [
+          'p',
+          {
+            stats: later,
+            partitions: [
+              { partition: 0, position: 42, stats: part(4) },
+              { partition: 3, position: 9, stats: part(5) },
+              { partition: 5, position: null, stats: part(0) },
+            ],
+          },
+        ],
+        ['q', { stats: emptyStats(), partitions: [{ partition: 1, position: 7, stats: part(1) }] }],
+      ]),
+      'one read for many pipelines; one without a checkpoint is left out',
+    )
     await store.deletePipeline('p')
     assert.equal(await store.loadCheckpoint('p'), undefined)
-    assert.equal(await store.loadProgress('p'), undefined)
+    assert.deepEqual([...(await store.loadProgress(['p', 'q'])).keys()], ['q'])
   })
 
   test(`${name}: window state in parts: all replaces every part, a change only its own, none drops them`, async (t) => {

@@ -391,17 +391,21 @@ export class PostgresStore implements Store {
       )
   }
 
-  async loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined> {
-    const [row] = await this.#rows(this.#pool, 'SELECT stats FROM checkpoints WHERE pipeline_id = $1', [
-      pipelineId,
-    ])
-    if (!row) return undefined
+  async loadProgress(pipelineIds: readonly string[]): Promise<Map<string, CheckpointProgress>> {
+    if (pipelineIds.length === 0) return new Map()
+    const ids = [...pipelineIds]
+    const rows = await this.#rows(
+      this.#pool,
+      'SELECT pipeline_id, stats FROM checkpoints WHERE pipeline_id = ANY($1)',
+      [ids],
+    )
     const parts = await this.#rows(
       this.#pool,
-      'SELECT partition, position, stats FROM partition_checkpoints WHERE pipeline_id = $1 ORDER BY partition',
-      [pipelineId],
+      `SELECT pipeline_id, partition, position, stats FROM partition_checkpoints
+       WHERE pipeline_id = ANY($1) ORDER BY pipeline_id, partition`,
+      [ids],
     )
-    return progressOf(row, parts)
+    return progressOf(rows, parts)
   }
 
   async loadCheckpoint(pipelineId: string): Promise<Checkpoint | undefined> {

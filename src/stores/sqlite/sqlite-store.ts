@@ -113,9 +113,12 @@ export class SqliteStore implements Store {
            stats = excluded.stats, updated_at = excluded.updated_at`,
       ),
       loadCheckpoint: db.prepare('SELECT * FROM checkpoints WHERE pipeline_id = ?'),
-      loadStats: db.prepare('SELECT stats FROM checkpoints WHERE pipeline_id = ?'),
+      loadStats: db.prepare(
+        'SELECT pipeline_id, stats FROM checkpoints WHERE pipeline_id IN (SELECT value FROM json_each(?))',
+      ),
       loadPartitionProgress: db.prepare(
-        'SELECT partition, position, stats FROM partition_checkpoints WHERE pipeline_id = ? ORDER BY partition',
+        `SELECT pipeline_id, partition, position, stats FROM partition_checkpoints
+         WHERE pipeline_id IN (SELECT value FROM json_each(?)) ORDER BY pipeline_id, partition`,
       ),
       loadParts: db.prepare('SELECT * FROM checkpoint_parts WHERE pipeline_id = ? ORDER BY partition, part'),
       deleteParts: db.prepare('DELETE FROM checkpoint_parts WHERE pipeline_id = ? AND partition = ?'),
@@ -338,9 +341,12 @@ export class SqliteStore implements Store {
     )
   }
 
-  async loadProgress(pipelineId: string): Promise<CheckpointProgress | undefined> {
-    const row = this.#stmt.loadStats.get(pipelineId) as Row | undefined
-    return row && progressOf(row, this.#stmt.loadPartitionProgress.all(pipelineId) as Row[])
+  async loadProgress(pipelineIds: readonly string[]): Promise<Map<string, CheckpointProgress>> {
+    const ids = JSON.stringify(pipelineIds)
+    return progressOf(
+      this.#stmt.loadStats.all(ids) as Row[],
+      this.#stmt.loadPartitionProgress.all(ids) as Row[],
+    )
   }
 
   async queryResults(pipelineId: string, q: ResultQuery): Promise<WindowResult[]> {
@@ -391,7 +397,15 @@ export class SqliteStore implements Store {
   }
 
   async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
-    const rows = this.#stmt.readOutbox.all(pipelineId, from, pipelineId, from, pipelineId, limit, limit) as Row[]
+    const rows = this.#stmt.readOutbox.all(
+      pipelineId,
+      from,
+      pipelineId,
+      from,
+      pipelineId,
+      limit,
+      limit,
+    ) as Row[]
     return rows.map(outboxBatchOf)
   }
 
