@@ -25,6 +25,7 @@ import {
   ProducerFencedError,
   type ReaderBatch,
   type ReaderOptions,
+  readerGroup,
   type SinkWrite,
   type TailBatch,
   type TransactionalOutput,
@@ -82,6 +83,11 @@ const IN_FLIGHT_MARGIN_MS = 1_000
  * ever written to it.
  */
 const RELAY_POSITIONS = 'datapulse.relay-positions'
+
+/** The group whose committed offset is a relay's position. */
+function relayGroup(pipelineId: string): string {
+  return `datapulse.${pipelineId}.relay`
+}
 
 /** An event as it travels on a Kafka topic: the API's JSON shape (RFC 3339 timestamp). */
 export function wireEvent(e: Event): string {
@@ -148,6 +154,21 @@ export class KafkaLog implements EventLog {
         { group, instance: instanceId, err: describeError(err) },
         'could not remove the old owner from the group',
       )
+    }
+  }
+
+  async forgetPipeline(pipelineId: string): Promise<void> {
+    for (const group of [readerGroup(pipelineId), relayGroup(pipelineId)]) {
+      try {
+        await this.#admin.deleteGroups({ groups: [group] })
+      } catch (err) {
+        // a pipeline that never read or never relayed has no such group
+        if (findErrorBy(err as Error, 'apiId', 'GROUP_ID_NOT_FOUND')) continue
+        this.#logger.warn(
+          { group, err: describeError(err) },
+          'could not delete the group of a deleted pipeline',
+        )
+      }
     }
   }
 
@@ -493,7 +514,7 @@ class KafkaSender implements TransactionalSender {
     })
     this.#positions = new Consumer({
       ...log.connection('relay-position'),
-      groupId: `datapulse.${pipelineId}.relay`,
+      groupId: relayGroup(pipelineId),
       deserializers: stringDeserializers,
     })
     for (const client of [this.#producer, this.#positions])

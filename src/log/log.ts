@@ -124,6 +124,11 @@ export interface TransactionalSender {
   close(): Promise<void>
 }
 
+/** The consumer group of a pipeline's reader (its offsets follow the checkpoints, for lag tools). */
+export function readerGroup(pipelineId: string): string {
+  return `datapulse.${pipelineId}`
+}
+
 /** The producer of a relay was replaced by another's (the pipeline moved): it can send nothing more. */
 export class ProducerFencedError extends Error {
   constructor(pipelineId: string, detail: string) {
@@ -175,6 +180,11 @@ export interface EventLog {
    * session has not run out yet); the embedded log has no groups.
    */
   evictMember?(group: string, instanceId: string): Promise<void>
+  /**
+   * Kafka: deletes what the broker keeps of a deleted pipeline, its reader's and its relay's
+   * consumer groups (best effort: a group still in use somewhere stays, with a warning).
+   */
+  forgetPipeline?(pipelineId: string): Promise<void>
   /** Kafka with exactly-once delivery; absent: `writeSink` and `writeDeadLetters` (at least once) */
   readonly transactional?: TransactionalOutput
   close(): Promise<void>

@@ -4,14 +4,15 @@ import type { PipelineDefinition } from '../engine/pipeline-spec.ts'
 import { eventJson } from '../engine/result-shape.ts'
 import type { LookupSource } from '../engine/stages/enrich.ts'
 import type { Event, WindowResult } from '../engine/types.ts'
-import type {
-  DeadLetterWrite,
-  EventLog,
-  LogReader,
-  Positions,
-  ReaderBatch,
-  SinkWrite,
-  TransactionalOutput,
+import {
+  type DeadLetterWrite,
+  type EventLog,
+  type LogReader,
+  type Positions,
+  type ReaderBatch,
+  readerGroup,
+  type SinkWrite,
+  type TransactionalOutput,
 } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import type { Telemetry } from '../observability/telemetry.ts'
@@ -249,7 +250,7 @@ export class PipelineRunner {
     }
     this.#reader = await log.openReader({
       topic: definition.sourceTopic,
-      group: `datapulse.${this.id}`,
+      group: readerGroup(this.id),
       positions,
       startFrom: definition.startFrom,
     })

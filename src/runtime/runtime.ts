@@ -12,7 +12,7 @@ import { replayCut } from '../engine/replay.ts'
 import { changeLoses, migrateState } from '../engine/spec-change.ts'
 import { isPlainObject, type JsonValue, type WindowResult } from '../engine/types.ts'
 import { AppError, notFound, type Outcome, validationError } from '../errors.ts'
-import type { EventLog, Positions } from '../log/log.ts'
+import { type EventLog, type Positions, readerGroup } from '../log/log.ts'
 import type { Logger } from '../logger.ts'
 import { Telemetry } from '../observability/telemetry.ts'
 import {
@@ -828,7 +828,7 @@ export class Runtime {
       // the old owner's lease ran out (it did not let go): its consumer may still hold the partitions
       const previous = acquired.previous
       if (previous && previous.instanceId !== cluster.instanceId && !previous.released)
-        await this.log.evictMember?.(`datapulse.${id}`, previous.instanceId)
+        await this.log.evictMember?.(readerGroup(id), previous.instanceId)
     }
     const fence = entry.fence
     const runner = new PipelineRunner({
@@ -982,6 +982,7 @@ export class Runtime {
       this.#stopRetrying(entry)
       await this.#stopRunner(entry, false, false)
       await this.store.deletePipeline(id)
+      await this.log.forgetPipeline?.(id)
       this.#entries.delete(id)
       this.#announce({ kind: 'pipeline', id })
     })

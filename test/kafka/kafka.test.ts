@@ -131,6 +131,28 @@ describe('Kafka source and sink topics on a real broker', () => {
       const scraped = await (await fetch(`${server.url}/metrics`)).text()
       const gauge = `datapulse_pipeline_outbox_messages{pipeline="user-analytics${suffix}"} 0\n`
       assert.ok(scraped.includes(gauge), `${gauge} in ${scraped.slice(0, 200)}`)
+      // a deleted pipeline leaves no consumer group behind (its reader's, its relay's); the others stay
+      const groups = async () => {
+        const admin = new Admin({ clientId: 'groups', bootstrapBrokers: [broker!.brokers] })
+        try {
+          return [...(await admin.listGroups()).keys()]
+        } finally {
+          await admin.close()
+        }
+      }
+      const id = created.body.id as string
+      const before = await groups()
+      assert.ok(before.includes(`datapulse.${id}`), JSON.stringify(before))
+      if (delivery === 'exactly-once')
+        assert.ok(before.includes(`datapulse.${id}.relay`), JSON.stringify(before))
+      assert.equal((await server.call('DELETE', `/api/pipelines/${id}`)).status, 204)
+      const after = await groups()
+      assert.deepEqual(
+        after.filter((g) => g.startsWith(`datapulse.${id}`)),
+        [],
+        'the deleted pipeline has no group left',
+      )
+      assert.ok(after.includes(`datapulse.${totals.body.id}`), 'another pipeline keeps its group')
     })
 
   test('HTTP ingest with Kafka: acknowledged events are on the topic; bad messages land in the DLQ with a reason', async (t) => {
