@@ -34,7 +34,8 @@ export async function startProcess(args: string[], ready: () => Promise<boolean>
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return
+  // gone already: exited, or killed by a signal (a kill -9 leaves exitCode null)
+  if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGTERM')
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
