@@ -7,9 +7,9 @@ import { parsePipeline } from '../../src/engine/pipeline-spec.ts'
 import { DEFAULT_AGGREGATE_LIMITS } from '../../src/engine/stages/aggregate-spec.ts'
 import { SCHEMA, SCHEMA_VERSION } from '../../src/stores/sqlite/schema.ts'
 import { SqliteStore } from '../../src/stores/sqlite/sqlite-store.ts'
-import { emptyStats, partitionStates } from '../../src/stores/store.ts'
+import { partitionStates } from '../../src/stores/store.ts'
 import { tempDir } from '../helpers/tmp.ts'
-import { storeContract } from './store-contract.ts'
+import { assertOutboxMoved, storeContract, v7OutboxRow } from './store-contract.ts'
 
 storeContract('sqlite', async (t) => {
   const store = new SqliteStore(join(tempDir(t), 'store.db'))
@@ -168,42 +168,14 @@ test('sqlite: a v7 outbox (a row per message) becomes batches of one under the s
   const insert = old.prepare(
     'INSERT INTO outbox (pipeline_id, topic, key, value, headers) VALUES (?, ?, ?, ?, ?)',
   )
-  for (let n = 1; n <= 8; n++)
-    insert.run(
-      'p',
-      n % 2 ? 'sink' : 'sink.dlq',
-      n % 3 ? `k${n}` : null,
-      `{"n":${n},"t":"ä \u{1f600}"}`,
-      `{"n":"${n}"}`,
-    )
+  for (let n = 1; n <= 8; n++) {
+    const m = v7OutboxRow(n)
+    insert.run('p', m.topic, m.key, m.value, m.headers)
+  }
   // 1-4 relayed and trimmed, 8 dropped at a restart: the next seq is 9 all the same
   old.exec("DELETE FROM outbox WHERE seq <= 4 OR seq = 8; INSERT INTO outbox_covered VALUES ('p', 7)")
   old.close()
   const store = new SqliteStore(path)
   t.after(() => store.close())
-  const batches = await store.readOutbox('p', 6, 100)
-  assert.deepEqual(
-    batches,
-    [6, 7].map((n) => ({
-      seq: n,
-      messages: [
-        {
-          topic: n % 2 ? 'sink' : 'sink.dlq',
-          key: n % 3 ? `k${n}` : null,
-          value: `{"n":${n},"t":"ä \u{1f600}"}`,
-          headers: { n: String(n) },
-        },
-      ],
-    })),
-  )
-  await store.commit('p', {
-    results: [],
-    deadLetters: [],
-    outbox: [{ topic: 'sink', key: null, value: '{}', headers: {} }],
-    checkpoint: { state: null, stats: emptyStats(), partitions: [] },
-  })
-  assert.deepEqual(
-    (await store.readOutbox('p', 0, 100)).map((b) => b.seq),
-    [5, 6, 7, 9],
-  )
+  await assertOutboxMoved(store)
 })

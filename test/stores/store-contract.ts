@@ -12,6 +12,46 @@ import {
   type Store,
 } from '../../src/stores/store.ts'
 
+/** Message `n` of the outbox of a row per message (v7) both stores' upgrade tests start from. */
+export function v7OutboxRow(n: number): {
+  topic: string
+  key: string | null
+  value: string
+  headers: string
+} {
+  return {
+    topic: n % 2 ? 'sink' : 'sink.dlq',
+    key: n % 3 ? `k${n}` : null,
+    value: `{"n":${n},"t":"ä \u{1f600}"}`,
+    headers: `{"n":"${n}"}`,
+  }
+}
+
+/**
+ * A store upgraded from a v7 outbox of messages 1-8 for pipeline `p` (1-4 relayed and trimmed,
+ * 8 dropped at a restart, 7 covered): 5-7 are batches of one under their seqs, and the next
+ * seq is 9 all the same (a relay's position in Kafka is a seq).
+ */
+export async function assertOutboxMoved(store: Store): Promise<void> {
+  assert.deepEqual(
+    await store.readOutbox('p', 6, 100),
+    [6, 7].map((n) => {
+      const { headers, ...m } = v7OutboxRow(n)
+      return { seq: n, messages: [{ ...m, headers: JSON.parse(headers) }] }
+    }),
+  )
+  await store.commit('p', {
+    results: [],
+    deadLetters: [],
+    outbox: [{ topic: 'sink', key: null, value: '{}', headers: {} }],
+    checkpoint: { state: null, stats: emptyStats(), partitions: [] },
+  })
+  assert.deepEqual(
+    (await store.readOutbox('p', 0, 100)).map((b) => b.seq),
+    [5, 6, 7, 9],
+  )
+}
+
 /** The contract every store passes: SQLite and PostgreSQL. */
 /** a partition's counters, told apart by `n` */
 const part = (n: number) => ({ events_in: n, filtered: n % 2, late: n % 3, errors: 0 })
