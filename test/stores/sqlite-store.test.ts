@@ -179,3 +179,39 @@ test('sqlite: a v7 outbox (a row per message) becomes batches of one under the s
   t.after(() => store.close())
   await assertOutboxMoved(store)
 })
+
+test('sqlite: points for a minute that has a chunk join it, also after a restart and when later minutes have chunks', async (t) => {
+  const path = join(tempDir(t), 'store.db')
+  const point = (minute: number, value: number) => ({
+    name: 'm',
+    tags: { k: 'a' },
+    value,
+    timestamp: minute * 60_000 + value,
+  })
+  const first = new SqliteStore(path)
+  await first.writeMetrics([point(10, 1), point(5, 2)])
+  await first.close()
+  const store = new SqliteStore(path)
+  t.after(() => store.close())
+  // the newest chunk is minute 10: points for 10 and 5 find theirs, 11 opens one
+  await store.writeMetrics([point(10, 3), point(5, 4), point(11, 5)])
+  await store.writeMetrics([point(11, 6), point(10, 7)])
+  const got = await store.queryMetrics({
+    name: 'm',
+    tags: {},
+    from: 0,
+    to: 12 * 60_000,
+    stepMs: 60_000,
+    agg: 'count',
+    maxPoints: 100,
+  })
+  assert.ok(Array.isArray(got))
+  assert.deepEqual(
+    got[0].points.map((p) => [p.timestamp / 60_000, p.value]),
+    [
+      [5, 2],
+      [10, 3],
+      [11, 2],
+    ],
+  )
+})
