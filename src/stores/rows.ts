@@ -175,6 +175,19 @@ export function outboxColumns(messages: readonly OutboxMessage[]): { meta: strin
   return { meta: JSON.stringify(meta), body }
 }
 
+/**
+ * Both stores' read of the outbox (`$1` pipeline, `$2` first seq, `$3` most messages): whole
+ * covered batches up to the limit of messages, the first one whatever its size. The sizes are
+ * summed first, so only the batches returned are loaded (a batch is a few hundred kB).
+ */
+export const READ_OUTBOX_SQL = `SELECT seq, meta, body FROM outbox_batches WHERE pipeline_id = $1 AND seq >= $2 AND seq <= (
+  SELECT max(seq) FROM (
+    SELECT seq, count, sum(count) OVER (ORDER BY seq) AS total FROM (
+      SELECT seq, count FROM outbox_batches WHERE pipeline_id = $1 AND seq >= $2
+      AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3) b
+  ) w WHERE total <= $3 OR total = count)
+ORDER BY seq`
+
 /** An outbox batch read back (PostgreSQL's BIGINT seq comes as text). */
 export function outboxBatchOf(r: Row): OutboxBatch {
   const meta = JSON.parse(r.meta as string) as Array<

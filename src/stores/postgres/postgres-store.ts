@@ -21,6 +21,7 @@ import {
   outboxColumns,
   pipelineOf,
   progressOf,
+  READ_OUTBOX_SQL,
   type Row,
   resultOf,
   seriesOf,
@@ -477,19 +478,7 @@ export class PostgresStore implements Store {
   }
 
   async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
-    // whole batches up to the limit of messages (the first one whatever its size); the sizes
-    // are summed first, so only the batches read are loaded (a batch is a few hundred kB)
-    const rows = await this.#rows(
-      this.#pool,
-      `SELECT seq, meta, body FROM outbox_batches WHERE pipeline_id = $1 AND seq >= $2 AND seq <= (
-         SELECT max(seq) FROM (
-           SELECT seq, count, sum(count) OVER (ORDER BY seq) AS total FROM (
-             SELECT seq, count FROM outbox_batches WHERE pipeline_id = $1 AND seq >= $2
-             AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = $1), 0) ORDER BY seq LIMIT $3) b
-         ) w WHERE total <= $3 OR total = count)
-       ORDER BY seq`,
-      [pipelineId, from, limit],
-    )
+    const rows = await this.#rows(this.#pool, READ_OUTBOX_SQL, [pipelineId, from, limit])
     return rows.map(outboxBatchOf)
   }
 

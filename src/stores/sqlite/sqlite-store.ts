@@ -14,6 +14,7 @@ import {
   outboxColumns,
   pipelineOf,
   progressOf,
+  READ_OUTBOX_SQL,
   type Row,
   resultOf,
   versionOf,
@@ -150,17 +151,8 @@ export class SqliteStore implements Store {
         `DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq >
          coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0)`,
       ),
-      // whole batches up to the limit of messages (the first one whatever its size); the sizes
-      // are summed first, so only the batches read are loaded (a batch is a few hundred kB)
-      readOutbox: db.prepare(
-        `SELECT seq, meta, body FROM outbox_batches WHERE pipeline_id = ? AND seq >= ? AND seq <= (
-           SELECT max(seq) FROM (
-             SELECT seq, count, sum(count) OVER (ORDER BY seq) AS total FROM (
-               SELECT seq, count FROM outbox_batches WHERE pipeline_id = ? AND seq >= ?
-               AND seq <= coalesce((SELECT seq FROM outbox_covered WHERE pipeline_id = ?), 0) ORDER BY seq LIMIT ?))
-           WHERE total <= ? OR total = count)
-         ORDER BY seq`,
-      ),
+      // SQLite's numbered parameters are ?1, ?2…
+      readOutbox: db.prepare(READ_OUTBOX_SQL.replaceAll('$', '?')),
       trimOutbox: db.prepare('DELETE FROM outbox_batches WHERE pipeline_id = ? AND seq < ?'),
       listLookups: db.prepare('SELECT * FROM lookup_tables ORDER BY name'),
       lookupRows: db.prepare('SELECT key, row FROM lookup_rows WHERE table_name = ?'),
@@ -397,15 +389,7 @@ export class SqliteStore implements Store {
   }
 
   async readOutbox(pipelineId: string, from: number, limit: number): Promise<OutboxBatch[]> {
-    const rows = this.#stmt.readOutbox.all(
-      pipelineId,
-      from,
-      pipelineId,
-      from,
-      pipelineId,
-      limit,
-      limit,
-    ) as Row[]
+    const rows = this.#stmt.readOutbox.all(pipelineId, from, limit) as Row[]
     return rows.map(outboxBatchOf)
   }
 
